@@ -1,0 +1,196 @@
+# shellcheck shell=bash
+# Helpers sourced by compat/check-*.sh.
+#
+# Sourcing this file:
+#   - sets `set -euo pipefail`
+#   - creates a per-check work dir ($WORK) for logs, data and scratch files
+#   - installs an EXIT trap that always stops the broker this script started,
+#     and on failure prints the broker log tail and keeps $WORK for inspection.
+#
+# Broker lifecycle: start_broker, restart_broker, stop_broker, kill9_broker.
+# After start_broker: BROKER_PID, BROKER_PORT, BOOTSTRAP, BROKER_DATA_DIR,
+# BROKER_METRICS (host:port), BROKER_LOG are exported.
+#
+# Env knobs:
+#   BROKER_BIN            broker binary (default $CARGO_TARGET_DIR/release/broker)
+#   KBROKER_CACHE         cache root (jars, compiled java classes)
+#   BROKER_START_TIMEOUT  seconds to wait for the port to accept (default 30)
+#   BROKER_EXTRA_ARGS     extra args appended to the broker command line
+#   KEEP_WORK=1           keep $WORK even when the check passes
+
+set -euo pipefail
+
+COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$COMPAT_DIR/.." && pwd)"
+KBROKER_CACHE="${KBROKER_CACHE:-$HOME/.cache/kbroker}"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KBROKER_CACHE/target}"
+BROKER_BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/broker}"
+BROKER_START_TIMEOUT="${BROKER_START_TIMEOUT:-30}"
+JAR_DIR="$KBROKER_CACHE/jars"
+PYTHON="${PYTHON:-python3}"
+CHECK_NAME="$(basename "$0" .sh)"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/kbroker-$CHECK_NAME.XXXXXX")"
+export WORK COMPAT_DIR REPO_ROOT KBROKER_CACHE BROKER_BIN PYTHON
+
+BROKER_PID=""
+BROKER_LOG="$WORK/broker.log"
+
+log()  { echo "[$CHECK_NAME $(date +%H:%M:%S)] $*" >&2; }
+fail() { log "FAIL: $*"; exit 1; }
+
+# A free loopback port: bind to port 0 and let the kernel pick. There is a
+# tiny race between closing and the broker binding, acceptable for tests.
+free_port() {
+    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# True once something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+broker_alive() {
+    [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2>/dev/null
+}
+
+# Launch the broker on $BROKER_PORT / $BROKER_DATA_DIR and wait (bounded)
+# until the Kafka port accepts connections.
+_launch_broker() {
+    [[ -x "$BROKER_BIN" ]] || fail "broker binary not found: $BROKER_BIN (build it with cargo build --release)"
+    echo "==== start $(date +%T) port=$BROKER_PORT data=$BROKER_DATA_DIR" >>"$BROKER_LOG"
+    # shellcheck disable=SC2086  # BROKER_EXTRA_ARGS is intentionally word-split
+    "$BROKER_BIN" \
+        --node-id 1 \
+        --listen "127.0.0.1:$BROKER_PORT" \
+        --advertised-listener "127.0.0.1:$BROKER_PORT" \
+        --data-dir "$BROKER_DATA_DIR" \
+        --metrics-listen "127.0.0.1:$BROKER_MPORT" \
+        ${BROKER_EXTRA_ARGS:-} \
+        >>"$BROKER_LOG" 2>&1 &
+    BROKER_PID=$!
+    export BROKER_PID
+    local deadline=$((SECONDS + BROKER_START_TIMEOUT))
+    until port_open "$BROKER_PORT"; do
+        broker_alive || fail "broker exited during startup (see log)"
+        ((SECONDS < deadline)) || fail "broker did not accept on port $BROKER_PORT within ${BROKER_START_TIMEOUT}s"
+        sleep 0.1
+    done
+    log "broker pid=$BROKER_PID listening on $BOOTSTRAP (data $BROKER_DATA_DIR)"
+}
+
+# Fresh data dir, fresh ports.
+start_broker() {
+    BROKER_DATA_DIR="$WORK/data"
+    rm -rf "$BROKER_DATA_DIR"
+    mkdir -p "$BROKER_DATA_DIR"
+    BROKER_PORT="$(free_port)"
+    BROKER_MPORT="$(free_port)"
+    BOOTSTRAP="127.0.0.1:$BROKER_PORT"
+    BROKER_METRICS="127.0.0.1:$BROKER_MPORT"
+    export BROKER_DATA_DIR BROKER_PORT BROKER_MPORT BOOTSTRAP BROKER_METRICS
+    _launch_broker
+}
+
+# Same data dir and same ports (clients keep their bootstrap address).
+# Stops the current process first if it is still running.
+restart_broker() {
+    [[ -n "${BROKER_DATA_DIR:-}" ]] || fail "restart_broker before start_broker"
+    broker_alive && stop_broker
+    _launch_broker
+}
+
+# Reap a broker that is dying / dead (e.g. SIGKILLed by a python helper).
+# `wait` only works for our own child, which it is.
+wait_broker_exit() {
+    [[ -n "$BROKER_PID" ]] || return 0
+    local deadline=$((SECONDS + ${1:-15}))
+    while broker_alive; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+    wait "$BROKER_PID" 2>/dev/null || true
+    echo "==== exited $(date +%T)" >>"$BROKER_LOG"
+    BROKER_PID=""
+}
+
+# Graceful stop: SIGTERM, wait up to 15s, then SIGKILL so tests never hang.
+stop_broker() {
+    broker_alive || { BROKER_PID=""; return 0; }
+    kill -TERM "$BROKER_PID" 2>/dev/null || true
+    if ! wait_broker_exit 15; then
+        log "broker did not exit 15s after SIGTERM; sending SIGKILL"
+        kill9_broker
+    fi
+}
+
+# Crash the broker: no chance to flush anything that isn't already durable.
+kill9_broker() {
+    broker_alive || { BROKER_PID=""; return 0; }
+    kill -KILL "$BROKER_PID" 2>/dev/null || true
+    wait_broker_exit 15 || fail "broker pid $BROKER_PID survived SIGKILL?"
+}
+
+_compat_exit() {
+    local rc=$?
+    set +e
+    if broker_alive; then
+        kill -TERM "$BROKER_PID" 2>/dev/null
+        wait_broker_exit 10 || { kill -KILL "$BROKER_PID" 2>/dev/null; wait "$BROKER_PID" 2>/dev/null; }
+    fi
+    if ((rc != 0)); then
+        if [[ -s "$BROKER_LOG" ]]; then
+            echo "----- broker log tail ($BROKER_LOG) -----" >&2
+            tail -n "${LOG_TAIL_LINES:-60}" "$BROKER_LOG" >&2
+            echo "----- end of broker log -----" >&2
+        fi
+        log "exit code $rc; work dir kept: $WORK"
+    elif [[ "${KEEP_WORK:-0}" == 1 ]]; then
+        log "work dir kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap _compat_exit EXIT
+# Turn Ctrl-C / SIGTERM (e.g. from `timeout`) into a normal failing exit so
+# the EXIT trap still stops the broker.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ----------------------------------------------------------------- java
+# Classpath of the cached Kafka client jars (scripts/install-test-deps).
+java_classpath() {
+    [[ -s "$JAR_DIR/classpath.txt" ]] || fail "no Kafka jars in $JAR_DIR; run scripts/install-test-deps"
+    cat "$JAR_DIR/classpath.txt"
+}
+
+# Compile compat/java/*.java once per source content (cache keyed by hash),
+# so warm runs skip javac entirely. Sets JAVA_CLASSES.
+java_build() {
+    local cp hash
+    cp="$(java_classpath)"
+    hash="$(cat "$COMPAT_DIR"/java/*.java "$JAR_DIR/classpath.txt" | sha256sum | cut -c1-16)"
+    JAVA_CLASSES="$KBROKER_CACHE/compat-classes/$hash"
+    if [[ ! -f "$JAVA_CLASSES/.ok" ]]; then
+        log "compiling compat/java -> $JAVA_CLASSES"
+        rm -rf "$JAVA_CLASSES"
+        mkdir -p "$JAVA_CLASSES"
+        timeout 300 javac -nowarn -d "$JAVA_CLASSES" -cp "$cp" "$COMPAT_DIR"/java/*.java
+        touch "$JAVA_CLASSES/.ok"
+    fi
+    export JAVA_CLASSES
+}
+
+# java_run TIMEOUT_SECONDS MainClass args...
+# Client logging goes through log4j2 (WARN by default; JAVA_LOG_LEVEL=DEBUG
+# for protocol-level detail).
+java_run() {
+    local secs=$1; shift
+    [[ -n "${JAVA_CLASSES:-}" ]] || java_build
+    timeout --kill-after=10 "$secs" java \
+        -Xmx512m \
+        -Dlog4j2.configurationFile="$COMPAT_DIR/java/log4j2.properties" \
+        -Dkbroker.log.level="${JAVA_LOG_LEVEL:-WARN}" \
+        -cp "$JAVA_CLASSES:$(java_classpath)" "$@"
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every compat/check-*.sh (or the ones named on the command line), each
+# under its own time limit, and prints a summary. Exit status is non-zero if
+# any check failed.
+#
+#   compat/run-all.sh                 # all checks
+#   compat/run-all.sh kcat kill9      # only check-kcat.sh and check-kill9.sh
+#
+# Env: CHECK_TIMEOUT (seconds per check, default 600), SKIP_INSTALL=1 to skip
+# scripts/install-test-deps (it is idempotent and quick when warm).
+set -uo pipefail
+
+COMPAT_DIR="$(cd "$(dirname "$0")" && pwd)"
+CHECK_TIMEOUT="${CHECK_TIMEOUT:-600}"
+
+if [[ "${SKIP_INSTALL:-0}" != 1 ]]; then
+    "$COMPAT_DIR/../scripts/install-test-deps" || { echo "install-test-deps failed" >&2; exit 1; }
+fi
+
+if (($#)); then
+    checks=()
+    for name in "$@"; do checks+=("$COMPAT_DIR/check-${name#check-}"); done
+    checks=("${checks[@]/%.sh/}")
+    checks=("${checks[@]/%/.sh}")
+else
+    checks=("$COMPAT_DIR"/check-*.sh)
+fi
+
+passed=0 failed=0
+results=()
+for c in "${checks[@]}"; do
+    name="$(basename "$c" .sh)"
+    echo
+    echo "======== $name ========"
+    start=$SECONDS
+    # timeout runs the check in its own process group and signals the whole
+    # group, so a hung client can't outlive the limit; the check's EXIT trap
+    # still stops its broker.
+    timeout --kill-after=20 "$CHECK_TIMEOUT" bash "$c"
+    rc=$?
+    secs=$((SECONDS - start))
+    if ((rc == 0)); then
+        passed=$((passed + 1))
+        results+=("PASS  $name (${secs}s)")
+    else
+        failed=$((failed + 1))
+        [[ $rc == 124 ]] && why="timeout after ${CHECK_TIMEOUT}s" || why="exit $rc"
+        results+=("FAIL  $name (${secs}s, $why)")
+    fi
+done
+
+echo
+echo "======== compat summary ========"
+printf '%s\n' "${results[@]}"
+# Plain closing line understood by CI tooling.
+echo "compat: $passed passed, $failed failed"
+((failed == 0))
