@@ -84,10 +84,12 @@ def do_verify(a):
         if m is None or m.key() != key or m.value() != value:
             missing.append((part, off, key, value, None if m is None else (m.key(), m.value())))
     total = sum(len(v) for v in got.values())
+    acked_at = {(part, off) for part, off, _, _ in acked}
+    extra = sum(1 for p, msgs in got.items() for m in msgs if (p, m.offset()) not in acked_at)
     values = [m.value() for msgs in got.values() for m in msgs]
     dups = len(values) - len(set(values))
     log(f"after restart: high watermarks {end}, {total} records present, {len(acked)} acknowledged, "
-        f"{total - len(acked)} unacknowledged-but-present, {dups} duplicate values")
+        f"{len(missing)} of them missing, {extra} never-acknowledged records present, {dups} duplicate values")
     check(not missing, f"{len(missing)} acknowledged records lost or changed after kill -9; first: "
                        f"{missing[:5]} (partition, offset, key, value, found)")
     if dups:
