@@ -1,0 +1,219 @@
+//! Broker configuration: flags, environment variables and an optional TOML file.
+//!
+//! Precedence: command-line flag > environment variable > config file > embedded default.
+//! Every limit lives here, unit last.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "broker",
+    about = "A Kafka-compatible broker backed by RocksDB and openraft"
+)]
+pub struct Args {
+    /// Optional TOML config file; its keys are the long flag names with '_' for '-'.
+    #[arg(long, env = "BROKER_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "BROKER_NODE_ID")]
+    pub node_id: Option<u64>,
+    /// Address the Kafka listener binds to.
+    #[arg(long, env = "BROKER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// host:port clients are told to connect to (Metadata, FindCoordinator).
+    #[arg(long, env = "BROKER_ADVERTISED_LISTENER")]
+    pub advertised_listener: Option<String>,
+    #[arg(long, env = "BROKER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the HTTP listener serving /metrics.
+    #[arg(long, env = "BROKER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// fsync (every acknowledged append is synced) or interval (synced every flush_interval_ms).
+    #[arg(long, env = "BROKER_FLUSH_POLICY")]
+    pub flush_policy: Option<FlushPolicy>,
+    #[arg(long, env = "BROKER_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FlushPolicy {
+    Fsync,
+    Interval,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Keys accepted in the TOML file; all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    node_id: Option<u64>,
+    listen: Option<SocketAddr>,
+    advertised_listener: Option<String>,
+    data_dir: Option<PathBuf>,
+    metrics_listen: Option<SocketAddr>,
+    flush_policy: Option<FlushPolicy>,
+    flush_interval_ms: Option<u64>,
+    log_format: Option<LogFormat>,
+    request_bytes_max: Option<u32>,
+    connections_max: Option<u32>,
+    auto_create_topics_enable: Option<bool>,
+    num_partitions: Option<i32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub node_id: u64,
+    pub listen: SocketAddr,
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    pub data_dir: PathBuf,
+    pub metrics_listen: SocketAddr,
+    pub flush_policy: FlushPolicy,
+    pub flush_interval_ms: u64,
+    pub log_format: LogFormat,
+    /// socket.request.max.bytes: a frame longer than this closes the connection before allocation.
+    pub request_bytes_max: u32,
+    pub connections_max: u32,
+    /// Requests of one connection being processed at once (responses still leave in order).
+    pub connection_inflight_max: usize,
+    pub auto_create_topics_enable: bool,
+    pub num_partitions: i32,
+    pub cluster_id: String,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9644";
+
+impl Config {
+    pub fn load(args: Args) -> anyhow::Result<Config> {
+        let file: FileConfig = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
+                toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("parsing config {}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("constant address parses"));
+        let advertised = args
+            .advertised_listener
+            .or(file.advertised_listener)
+            .unwrap_or_else(|| listen.to_string());
+        let (advertised_host, advertised_port) = split_host_port(&advertised)?;
+        Ok(Config {
+            node_id: args.node_id.or(file.node_id).unwrap_or(1),
+            listen,
+            advertised_host,
+            advertised_port,
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            metrics_listen: args
+                .metrics_listen
+                .or(file.metrics_listen)
+                .unwrap_or_else(|| {
+                    DEFAULT_METRICS_LISTEN
+                        .parse()
+                        .expect("constant address parses")
+                }),
+            flush_policy: args
+                .flush_policy
+                .or(file.flush_policy)
+                .unwrap_or(FlushPolicy::Fsync),
+            flush_interval_ms: file.flush_interval_ms.unwrap_or(100),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            request_bytes_max: file.request_bytes_max.unwrap_or(100 * 1024 * 1024),
+            connections_max: file.connections_max.unwrap_or(10_000),
+            connection_inflight_max: 16,
+            auto_create_topics_enable: file.auto_create_topics_enable.unwrap_or(true),
+            num_partitions: file.num_partitions.unwrap_or(1),
+            cluster_id: String::new(),
+        })
+    }
+
+    /// A config for tests: everything on loopback with ephemeral ports.
+    pub fn for_test(data_dir: PathBuf) -> Config {
+        Config {
+            node_id: 1,
+            listen: "127.0.0.1:0".parse().expect("constant address parses"),
+            advertised_host: "127.0.0.1".into(),
+            advertised_port: 0,
+            data_dir,
+            metrics_listen: "127.0.0.1:0".parse().expect("constant address parses"),
+            flush_policy: FlushPolicy::Fsync,
+            flush_interval_ms: 100,
+            log_format: LogFormat::Text,
+            request_bytes_max: 100 * 1024 * 1024,
+            connections_max: 1000,
+            connection_inflight_max: 16,
+            auto_create_topics_enable: true,
+            num_partitions: 1,
+            cluster_id: String::new(),
+        }
+    }
+}
+
+fn split_host_port(address: &str) -> anyhow::Result<(String, i32)> {
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("advertised listener {address:?} is not host:port"))?;
+    let port: i32 = port
+        .parse()
+        .map_err(|e| anyhow::anyhow!("advertised listener port {port:?}: {e}"))?;
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_embedded() {
+        let config = Config::load(Args::parse_from(["broker"])).unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.advertised_port, 9092);
+        assert_eq!(config.request_bytes_max, 100 * 1024 * 1024);
+        assert_eq!(config.flush_policy, FlushPolicy::Fsync);
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.toml");
+        std::fs::write(&path, "node_id = 7\nlisten = \"127.0.0.1:9999\"\n").unwrap();
+        let args = Args::parse_from([
+            "broker",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:9100",
+        ]);
+        let config = Config::load(args).unwrap();
+        assert_eq!(config.node_id, 7);
+        assert_eq!(config.listen.port(), 9100);
+    }
+
+    #[test]
+    fn bad_advertised_listener_is_an_error() {
+        assert!(split_host_port("nohostport").is_err());
+        assert_eq!(split_host_port("[::1]:9092").unwrap(), ("::1".into(), 9092));
+    }
+}

@@ -1,0 +1,373 @@
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topic and broker resources.
+//! Overrides are metadata commands, so they persist and replicate with the rest of metadata.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
+    AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+
+use super::{str_bytes, Ctx};
+use crate::metadata::commands::MetadataCommand;
+use crate::metadata::configs::{self, ConfigDef};
+use crate::metadata::MetadataState;
+use crate::protocol::error_codes as ec;
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+type Failure = (i16, String);
+
+pub fn describe(
+    ctx: &Arc<Ctx>,
+    version: i16,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let image = ctx.metadata.current();
+    let results = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let wanted = |name: &str| {
+                resource
+                    .configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+            };
+            let entries = match resource.resource_type {
+                RESOURCE_TOPIC => topic_entries(&image, resource.resource_name.as_str()),
+                RESOURCE_BROKER => broker_entries(ctx, &image, resource.resource_name.as_str()),
+                other => Err((
+                    ec::INVALID_REQUEST,
+                    format!("Unsupported resource type {other}"),
+                )),
+            };
+            match entries {
+                Err((code, message)) => result
+                    .with_error_code(code)
+                    .with_error_message(Some(str_bytes(&message))),
+                Ok(entries) => result.with_error_code(ec::NONE).with_configs(
+                    entries
+                        .into_iter()
+                        .filter(|e| wanted(e.def.name))
+                        .map(|e| e.to_result(version, request.include_synonyms))
+                        .collect(),
+                ),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+struct Entry {
+    def: &'static ConfigDef,
+    value: String,
+    source: i8,
+    read_only: bool,
+}
+
+impl Entry {
+    fn to_result(&self, version: i16, include_synonyms: bool) -> DescribeConfigsResourceResult {
+        let mut result = DescribeConfigsResourceResult::default()
+            .with_name(str_bytes(self.def.name))
+            .with_value(Some(str_bytes(&self.value)))
+            .with_read_only(self.read_only)
+            .with_config_source(self.source)
+            .with_is_sensitive(false);
+        if include_synonyms {
+            result = result.with_synonyms(vec![DescribeConfigsSynonym::default()
+                .with_name(str_bytes(self.def.name))
+                .with_value(Some(str_bytes(&self.value)))
+                .with_source(self.source)]);
+        }
+        if version >= 3 {
+            result = result.with_config_type(self.def.kind as i8);
+        }
+        result
+    }
+}
+
+fn topic_entries(image: &MetadataState, name: &str) -> Result<Vec<Entry>, Failure> {
+    let topic = image.topics.get(name).ok_or_else(|| {
+        (
+            ec::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("Topic {name} does not exist"),
+        )
+    })?;
+    Ok(configs::TOPIC_CONFIGS
+        .iter()
+        .map(|def| {
+            let source = if topic.configs.contains_key(def.name) {
+                SOURCE_TOPIC
+            } else {
+                SOURCE_DEFAULT
+            };
+            let value = image
+                .topic_config_value(topic, def.name)
+                .unwrap_or_else(|| def.default.to_string());
+            Entry {
+                def,
+                value,
+                source,
+                read_only: false,
+            }
+        })
+        .collect())
+}
+
+fn check_broker_name(ctx: &Ctx, name: &str) -> Result<(), Failure> {
+    if name.is_empty() || name == ctx.node_id().to_string() {
+        return Ok(());
+    }
+    Err((
+        ec::INVALID_REQUEST,
+        format!(
+            "Unexpected broker id, expected {} or empty string, but received {name}",
+            ctx.node_id()
+        ),
+    ))
+}
+
+fn broker_entries(ctx: &Ctx, image: &MetadataState, name: &str) -> Result<Vec<Entry>, Failure> {
+    check_broker_name(ctx, name)?;
+    Ok(configs::BROKER_CONFIGS
+        .iter()
+        .map(|def| {
+            let static_value = match def.name {
+                "auto.create.topics.enable" => {
+                    Some(ctx.config.auto_create_topics_enable.to_string())
+                }
+                "num.partitions" => Some(ctx.config.num_partitions.to_string()),
+                "socket.request.max.bytes" => Some(ctx.config.request_bytes_max.to_string()),
+                _ => None,
+            };
+            let (value, source) = match (image.broker_configs.get(def.name), static_value) {
+                (Some(value), _) => (value.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER),
+                (None, Some(value)) => (value, SOURCE_STATIC_BROKER),
+                (None, None) => (def.default.to_string(), SOURCE_DEFAULT),
+            };
+            Entry {
+                def,
+                value,
+                source,
+                read_only: !def.dynamic,
+            }
+        })
+        .collect())
+}
+
+/// Validates changes for one resource and, unless `validate_only`, commits them.
+async fn apply(
+    ctx: &Ctx,
+    resource_type: i8,
+    resource_name: &str,
+    changes: BTreeMap<String, Option<String>>,
+    replace: bool,
+    validate_only: bool,
+) -> Result<(), Failure> {
+    let image = ctx.metadata.current();
+    let command = match resource_type {
+        RESOURCE_TOPIC => {
+            if !image.topics.contains_key(resource_name) {
+                return Err((
+                    ec::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("Topic {resource_name} does not exist"),
+                ));
+            }
+            for (key, value) in &changes {
+                let def = configs::topic_config(key).ok_or_else(|| {
+                    (
+                        ec::INVALID_CONFIG,
+                        format!("Unknown topic config name: {key}"),
+                    )
+                })?;
+                if let Some(value) = value {
+                    configs::validate(def, value).map_err(|m| (ec::INVALID_CONFIG, m))?;
+                }
+            }
+            MetadataCommand::AlterTopicConfigs {
+                name: resource_name.to_string(),
+                changes,
+                replace,
+            }
+        }
+        RESOURCE_BROKER => {
+            check_broker_name(ctx, resource_name)?;
+            for (key, value) in &changes {
+                let def = configs::broker_config(key).ok_or_else(|| {
+                    (
+                        ec::INVALID_CONFIG,
+                        format!("Unknown broker config name: {key}"),
+                    )
+                })?;
+                if !def.dynamic {
+                    return Err((
+                        ec::INVALID_REQUEST,
+                        format!("Cannot update these configs dynamically: {key}"),
+                    ));
+                }
+                if let Some(value) = value {
+                    configs::validate(def, value).map_err(|m| (ec::INVALID_CONFIG, m))?;
+                }
+            }
+            MetadataCommand::AlterBrokerConfigs { changes, replace }
+        }
+        other => {
+            return Err((
+                ec::INVALID_REQUEST,
+                format!("Unsupported resource type {other}"),
+            ))
+        }
+    };
+    if validate_only {
+        return Ok(());
+    }
+    ctx.metadata.propose_for_client(command).await.map(|_| ())
+}
+
+pub async fn alter(ctx: &Arc<Ctx>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut responses = Vec::new();
+    for resource in &request.resources {
+        let changes = resource
+            .configs
+            .iter()
+            .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+            .collect();
+        let name = resource.resource_name.as_str();
+        let outcome = apply(
+            ctx,
+            resource.resource_type,
+            name,
+            changes,
+            true,
+            request.validate_only,
+        )
+        .await;
+        let response = alter_configs_response::AlterConfigsResourceResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name.clone());
+        responses.push(match outcome {
+            Ok(()) => response.with_error_code(ec::NONE),
+            Err((code, message)) => response
+                .with_error_code(code)
+                .with_error_message(Some(str_bytes(&message))),
+        });
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+pub async fn incremental_alter(
+    ctx: &Arc<Ctx>,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut responses = Vec::new();
+    for resource in &request.resources {
+        let name = resource.resource_name.as_str();
+        let outcome = match incremental_changes(ctx, resource) {
+            Ok(changes) => {
+                apply(
+                    ctx,
+                    resource.resource_type,
+                    name,
+                    changes,
+                    false,
+                    request.validate_only,
+                )
+                .await
+            }
+            Err(failure) => Err(failure),
+        };
+        let response = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name.clone());
+        responses.push(match outcome {
+            Ok(()) => response.with_error_code(ec::NONE),
+            Err((code, message)) => response
+                .with_error_code(code)
+                .with_error_message(Some(str_bytes(&message))),
+        });
+    }
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Turns SET/DELETE/APPEND/SUBTRACT into new values, reading list values as they are now.
+fn incremental_changes(
+    ctx: &Ctx,
+    resource: &kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
+) -> Result<BTreeMap<String, Option<String>>, Failure> {
+    let image = ctx.metadata.current();
+    let current = |key: &str| -> Option<String> {
+        match resource.resource_type {
+            RESOURCE_TOPIC => image
+                .topics
+                .get(resource.resource_name.as_str())
+                .and_then(|t| image.topic_config_value(t, key)),
+            _ => image.broker_configs.get(key).cloned(),
+        }
+    };
+    let mut changes = BTreeMap::new();
+    for config in &resource.configs {
+        let key = config.name.to_string();
+        if changes.contains_key(&key) {
+            return Err((
+                ec::INVALID_REQUEST,
+                format!("Duplicate config {key} in one request"),
+            ));
+        }
+        let value = config.value.as_ref().map(|v| v.to_string());
+        let new_value = match config.config_operation {
+            OP_SET => Some(value.ok_or((ec::INVALID_REQUEST, format!("Null value for {key}")))?),
+            OP_DELETE => None,
+            OP_APPEND | OP_SUBTRACT => {
+                let mut items: Vec<String> = current(&key)
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                for item in value
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
+                    let present = items.iter().any(|i| i == item);
+                    if config.config_operation == OP_APPEND && !present {
+                        items.push(item.to_string());
+                    } else if config.config_operation == OP_SUBTRACT {
+                        items.retain(|i| i != item);
+                    }
+                }
+                Some(items.join(","))
+            }
+            other => {
+                return Err((
+                    ec::INVALID_REQUEST,
+                    format!("Unknown config operation {other}"),
+                ))
+            }
+        };
+        changes.insert(key, new_value);
+    }
+    Ok(changes)
+}

@@ -1,0 +1,172 @@
+//! Produce. Batches are checked (header, CRC32C, size), sliced out of the request frame without
+//! copying, and queued to their partitions here, in request order. The returned future waits
+//! for the commits and builds the response.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+
+use super::Ctx;
+use crate::metadata::TopicMeta;
+use crate::partition::batch::{self, BatchError};
+use crate::partition::AppendOutcome;
+use crate::protocol::error_codes as ec;
+
+type PartitionFuture = std::pin::Pin<Box<dyn Future<Output = PartitionProduceResponse> + Send>>;
+
+pub fn submit(
+    ctx: &Arc<Ctx>,
+    version: i16,
+    request: ProduceRequest,
+) -> impl Future<Output = Option<ResponseKind>> + Send + 'static {
+    let acks = request.acks;
+    let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+    let image = ctx.metadata.current();
+    let mut topics: Vec<(TopicProduceResponse, Vec<(i32, PartitionFuture)>)> = Vec::new();
+    for topic_data in request.topic_data {
+        let topic = if version >= 13 {
+            image.topic_by_id(topic_data.topic_id.as_bytes())
+        } else {
+            image.topics.get(topic_data.name.as_str())
+        };
+        let unknown_code = if version >= 13 {
+            ec::UNKNOWN_TOPIC_ID
+        } else {
+            ec::UNKNOWN_TOPIC_OR_PARTITION
+        };
+        let header = TopicProduceResponse::default()
+            .with_name(topic_data.name.clone())
+            .with_topic_id(topic_data.topic_id);
+        let mut partitions: Vec<(i32, PartitionFuture)> = Vec::new();
+        for data in topic_data.partition_data {
+            let index = data.index;
+            let early_error = if !matches!(acks, -1 | 0 | 1) {
+                Some(ec::INVALID_REQUIRED_ACKS)
+            } else if request.transactional_id.is_some() {
+                Some(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+            } else {
+                None
+            };
+            let future = match (early_error, topic) {
+                (Some(code), _) => ready_error(index, code),
+                (None, None) => ready_error(index, unknown_code),
+                (None, Some(topic)) => submit_partition(ctx, &image, topic, index, data.records),
+            };
+            partitions.push((index, future));
+        }
+        topics.push((header, partitions));
+    }
+    async move {
+        if acks == 0 {
+            // No response; the batches are already queued and land regardless.
+            return None;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut responses = Vec::with_capacity(topics.len());
+        for (header, partitions) in topics {
+            let waits = partitions.into_iter().map(|(index, future)| async move {
+                match tokio::time::timeout_at(deadline, future).await {
+                    Ok(response) => response,
+                    Err(_) => partition_response(index, Err(ec::REQUEST_TIMED_OUT), -1),
+                }
+            });
+            let mut partitions = join_all(waits).await;
+            if version < 5 {
+                // log_start_offset is not part of v3-v4.
+                partitions.iter_mut().for_each(|p| p.log_start_offset = -1);
+            }
+            responses.push(header.with_partition_responses(partitions));
+        }
+        Some(ResponseKind::Produce(
+            ProduceResponse::default().with_responses(responses),
+        ))
+    }
+}
+
+fn ready_error(index: i32, error_code: i16) -> PartitionFuture {
+    Box::pin(std::future::ready(partition_response(
+        index,
+        Err(error_code),
+        0,
+    )))
+}
+
+fn partition_response(
+    index: i32,
+    outcome: AppendOutcome,
+    log_start_offset: i64,
+) -> PartitionProduceResponse {
+    let response = PartitionProduceResponse::default()
+        .with_index(index)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(log_start_offset);
+    match outcome {
+        Ok(base_offset) => response
+            .with_error_code(ec::NONE)
+            .with_base_offset(base_offset),
+        Err(code) => response
+            .with_error_code(code)
+            .with_base_offset(-1)
+            .with_log_start_offset(-1),
+    }
+}
+
+fn submit_partition(
+    ctx: &Ctx,
+    image: &crate::metadata::MetadataState,
+    topic: &TopicMeta,
+    index: i32,
+    records: Option<bytes::Bytes>,
+) -> PartitionFuture {
+    let partition = match ctx.leader_partition(topic, index) {
+        Ok(partition) => partition,
+        Err(code) => return ready_error(index, code),
+    };
+    let Some(records) = records else {
+        return ready_error(index, ec::INVALID_RECORD);
+    };
+    let batches = match batch::split(&records) {
+        Ok(batches) => batches,
+        Err(BatchError::Crc | BatchError::Truncated) => {
+            return ready_error(index, ec::CORRUPT_MESSAGE)
+        }
+        Err(BatchError::Magic(_) | BatchError::Invalid(_)) => {
+            return ready_error(index, ec::INVALID_RECORD)
+        }
+    };
+    let max_message_bytes: usize = image
+        .topic_config_value(topic, "max.message.bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_048_588);
+    for (_, header) in &batches {
+        if header.size_bytes() > max_message_bytes {
+            return ready_error(index, ec::MESSAGE_TOO_LARGE);
+        }
+        if header.is_transactional() || header.is_control() {
+            return ready_error(index, ec::INVALID_RECORD);
+        }
+    }
+    let record_count: i64 = batches.iter().map(|(_, h)| h.record_count as i64).sum();
+    metrics::counter!("broker_topic_bytes_in_total", "topic" => topic.name.clone())
+        .increment(records.len() as u64);
+    metrics::counter!("broker_topic_records_in_total", "topic" => topic.name.clone())
+        .increment(record_count as u64);
+    let appends: Vec<_> = batches
+        .iter()
+        .map(|(at, header)| partition.submit(records.slice(*at..*at + header.size_bytes())))
+        .collect();
+    Box::pin(async move {
+        let outcomes = join_all(appends).await;
+        // The partition's answer is the first batch's offset, or the first error.
+        let outcome = outcomes
+            .iter()
+            .copied()
+            .find(|o| o.is_err())
+            .unwrap_or(outcomes[0]);
+        partition_response(index, outcome, partition.log_start_offset())
+    })
+}

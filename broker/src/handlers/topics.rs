@@ -1,0 +1,379 @@
+//! CreateTopics, DeleteTopics, CreatePartitions: validated here, applied through metadata Raft.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse,
+};
+
+use super::{str_bytes, topic_name, uuid_of, Ctx};
+use crate::metadata::commands::MetadataCommand;
+use crate::metadata::state::{validate_topic_configs, validate_topic_name};
+use crate::metadata::{configs, MetadataState};
+use crate::protocol::error_codes as ec;
+
+/// How long topic creation waits for the new partitions to elect their leaders.
+const PARTITION_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Failure = (i16, String);
+
+/// Creates a topic and waits until its partitions can take writes.
+pub async fn create_topic(
+    ctx: &Ctx,
+    name: &str,
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+) -> Result<(), Failure> {
+    let topic_id = *uuid::Uuid::new_v4().as_bytes();
+    let command = MetadataCommand::CreateTopic {
+        name: name.to_string(),
+        topic_id,
+        partitions,
+        configs,
+    };
+    ctx.metadata.propose_for_client(command).await?;
+    let image = ctx.metadata.current();
+    let groups = image
+        .topics
+        .get(name)
+        .map(|t| t.partitions.clone())
+        .unwrap_or_default();
+    if !ctx
+        .replicas
+        .wait_ready(&groups, PARTITION_READY_TIMEOUT)
+        .await
+    {
+        tracing::warn!(
+            topic = name,
+            "created, but not every partition elected a leader in time"
+        );
+    }
+    Ok(())
+}
+
+/// Checks a CreateTopics entry; returns the partition count and config overrides.
+fn validate_creatable(
+    ctx: &Ctx,
+    image: &MetadataState,
+    topic: &CreatableTopic,
+) -> Result<(i32, BTreeMap<String, String>), Failure> {
+    let name = topic.name.as_str();
+    validate_topic_name(name).map_err(|m| (ec::INVALID_TOPIC_EXCEPTION, m))?;
+    if image.topics.contains_key(name) {
+        return Err((
+            ec::TOPIC_ALREADY_EXISTS,
+            format!("Topic '{name}' already exists."),
+        ));
+    }
+    let partitions = if !topic.assignments.is_empty() {
+        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+            return Err((
+                ec::INVALID_REQUEST,
+                "Both numPartitions or replicationFactor and replicasAssignments were set.".into(),
+            ));
+        }
+        for assignment in &topic.assignments {
+            if assignment.broker_ids.iter().any(|b| b.0 != ctx.node_id())
+                || assignment.broker_ids.is_empty()
+            {
+                return Err((
+                    ec::INVALID_REPLICA_ASSIGNMENT,
+                    "Replica assignment names an unknown broker.".into(),
+                ));
+            }
+        }
+        topic.assignments.len() as i32
+    } else {
+        match topic.num_partitions {
+            -1 => ctx.config.num_partitions,
+            n if n <= 0 => {
+                return Err((
+                    ec::INVALID_PARTITIONS,
+                    "Number of partitions must be larger than 0.".into(),
+                ))
+            }
+            n => n,
+        }
+    };
+    match topic.replication_factor {
+        -1 | 1 => {}
+        n if n <= 0 => {
+            return Err((
+                ec::INVALID_REPLICATION_FACTOR,
+                "Replication factor must be larger than 0.".into(),
+            ))
+        }
+        n => {
+            return Err((
+                ec::INVALID_REPLICATION_FACTOR,
+                format!("Replication factor: {n} larger than available brokers: 1."),
+            ))
+        }
+    }
+    let overrides: BTreeMap<String, String> = topic
+        .configs
+        .iter()
+        .filter_map(|c| {
+            c.value
+                .as_ref()
+                .map(|v| (c.name.to_string(), v.to_string()))
+        })
+        .collect();
+    validate_topic_configs(overrides.iter()).map_err(|m| (ec::INVALID_CONFIG, m))?;
+    Ok((partitions, overrides))
+}
+
+pub async fn create_topics(
+    ctx: &Arc<Ctx>,
+    version: i16,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let mut seen = HashSet::new();
+    let duplicates: HashSet<String> = request
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.to_string()))
+        .map(|t| t.name.to_string())
+        .collect();
+    let mut results = Vec::new();
+    for topic in &request.topics {
+        let name = topic.name.to_string();
+        let result = CreatableTopicResult::default().with_name(topic.name.clone());
+        if duplicates.contains(&name) {
+            results.push(failed(
+                result,
+                version,
+                ec::INVALID_REQUEST,
+                format!("Create topics request from client contains duplicate topic {name}"),
+            ));
+            continue;
+        }
+        let image = ctx.metadata.current();
+        let (partitions, overrides) = match validate_creatable(ctx, &image, topic) {
+            Ok(valid) => valid,
+            Err((code, message)) => {
+                results.push(failed(result, version, code, message));
+                continue;
+            }
+        };
+        if !request.validate_only {
+            if let Err((code, message)) =
+                create_topic(ctx, &name, partitions, overrides.clone()).await
+            {
+                results.push(failed(result, version, code, message));
+                continue;
+            }
+        }
+        let image = ctx.metadata.current();
+        let topic_id = image
+            .topics
+            .get(&name)
+            .map(|t| uuid_of(&t.id))
+            .unwrap_or_default();
+        let mut result = result;
+        if version >= 5 {
+            result = result
+                .with_num_partitions(partitions)
+                .with_replication_factor(1)
+                .with_configs(Some(effective_configs(&image, &overrides)));
+        }
+        if version >= 7 {
+            result = result.with_topic_id(topic_id);
+        }
+        results.push(result);
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+fn failed(
+    result: CreatableTopicResult,
+    version: i16,
+    code: i16,
+    message: String,
+) -> CreatableTopicResult {
+    let result = result
+        .with_error_code(code)
+        .with_error_message(Some(str_bytes(&message)));
+    if version >= 5 {
+        result.with_num_partitions(-1).with_replication_factor(-1)
+    } else {
+        result
+    }
+}
+
+fn effective_configs(
+    image: &MetadataState,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<CreatableTopicConfigs> {
+    configs::TOPIC_CONFIGS
+        .iter()
+        .map(|def| {
+            let (value, source) = match overrides.get(def.name) {
+                Some(value) => (value.clone(), 1),
+                None => (
+                    image
+                        .broker_configs
+                        .get(def.name)
+                        .cloned()
+                        .unwrap_or_else(|| def.default.to_string()),
+                    5,
+                ),
+            };
+            CreatableTopicConfigs::default()
+                .with_name(str_bytes(def.name))
+                .with_value(Some(str_bytes(&value)))
+                .with_config_source(source)
+        })
+        .collect()
+}
+
+pub async fn delete_topics(
+    ctx: &Arc<Ctx>,
+    version: i16,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    let image = ctx.metadata.current();
+    // v6 names topics by name or id; earlier versions by name only.
+    let targets: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
+        request
+            .topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id))
+            .collect()
+    } else {
+        request
+            .topic_names
+            .iter()
+            .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
+            .collect()
+    };
+    let mut responses = Vec::new();
+    for (name, id) in targets {
+        let found = match &name {
+            Some(name) => image.topics.get(name),
+            None => image.topic_by_id(id.as_bytes()),
+        };
+        let mut result = DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
+        if version >= 6 {
+            result = result.with_topic_id(id);
+        }
+        let Some(topic) = found else {
+            let code = if name.is_some() {
+                ec::UNKNOWN_TOPIC_OR_PARTITION
+            } else {
+                ec::UNKNOWN_TOPIC_ID
+            };
+            responses.push(result.with_error_code(code));
+            continue;
+        };
+        result = result.with_name(Some(topic_name(&topic.name)));
+        if version >= 6 {
+            result = result.with_topic_id(uuid_of(&topic.id));
+        }
+        match ctx
+            .metadata
+            .propose_for_client(MetadataCommand::DeleteTopic {
+                name: topic.name.clone(),
+            })
+            .await
+        {
+            Ok(_) => responses.push(result.with_error_code(ec::NONE)),
+            Err((code, message)) if version >= 5 => responses.push(
+                result
+                    .with_error_code(code)
+                    .with_error_message(Some(str_bytes(&message))),
+            ),
+            Err((code, _)) => responses.push(result.with_error_code(code)),
+        }
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+pub async fn create_partitions(
+    ctx: &Arc<Ctx>,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let mut results = Vec::new();
+    for topic in &request.topics {
+        let name = topic.name.to_string();
+        let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        let image = ctx.metadata.current();
+        let check = match image.topics.get(&name) {
+            None => Err((
+                ec::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("The topic '{name}' does not exist."),
+            )),
+            Some(existing) if topic.count <= existing.partitions.len() as i32 => Err((
+                ec::INVALID_PARTITIONS,
+                format!(
+                    "Topic currently has {} partitions, which is higher than the requested {}.",
+                    existing.partitions.len(),
+                    topic.count
+                ),
+            )),
+            Some(existing) => match &topic.assignments {
+                Some(assignments)
+                    if assignments.len() as i32
+                        != topic.count - existing.partitions.len() as i32 =>
+                {
+                    Err((
+                        ec::INVALID_REPLICA_ASSIGNMENT,
+                        "Assignments do not match the number of new partitions.".into(),
+                    ))
+                }
+                Some(assignments)
+                    if assignments
+                        .iter()
+                        .any(|a| a.broker_ids.iter().any(|b| b.0 != ctx.node_id())) =>
+                {
+                    Err((
+                        ec::INVALID_REPLICA_ASSIGNMENT,
+                        "Replica assignment names an unknown broker.".into(),
+                    ))
+                }
+                _ => Ok(()),
+            },
+        };
+        let outcome = match check {
+            Err(failure) => Err(failure),
+            Ok(()) if request.validate_only => Ok(()),
+            Ok(()) => grow(ctx, &name, topic.count).await,
+        };
+        results.push(match outcome {
+            Ok(()) => result.with_error_code(ec::NONE),
+            Err((code, message)) => result
+                .with_error_code(code)
+                .with_error_message(Some(str_bytes(&message))),
+        });
+    }
+    CreatePartitionsResponse::default().with_results(results)
+}
+
+async fn grow(ctx: &Ctx, name: &str, count: i32) -> Result<(), Failure> {
+    ctx.metadata
+        .propose_for_client(MetadataCommand::CreatePartitions {
+            name: name.to_string(),
+            count,
+        })
+        .await?;
+    let groups = ctx
+        .metadata
+        .current()
+        .topics
+        .get(name)
+        .map(|t| t.partitions.clone())
+        .unwrap_or_default();
+    ctx.replicas
+        .wait_ready(&groups, PARTITION_READY_TIMEOUT)
+        .await;
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! A Kafka-compatible broker: Kafka's wire protocol in front, a Raft group per partition, and
+//! the Raft log stored in RocksDB as the partition log.
+
+pub mod config;
+pub mod handlers;
+pub mod metadata;
+pub mod metrics_http;
+pub mod node;
+pub mod partition;
+pub mod protocol;
+pub mod raft;
+pub mod replicas;
+pub mod server;
+pub mod storage;

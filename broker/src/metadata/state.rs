@@ -1,0 +1,325 @@
+//! The cluster metadata image and the deterministic application of commands to it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::commands::{MetadataCommand, MetadataResult};
+use super::configs;
+use crate::protocol::error_codes as ec;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: [u8; 16],
+    /// The Raft group of each partition, by partition index.
+    pub partitions: Vec<u64>,
+    /// Overrides only; defaults come from [`configs::TOPIC_CONFIGS`].
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MetadataState {
+    pub cluster_id: String,
+    pub topics: BTreeMap<String, TopicMeta>,
+    pub broker_configs: BTreeMap<String, String>,
+    /// Next Raft group id for a partition; ids are never reused, so a re-created topic never
+    /// sees an old topic's records.
+    pub next_group: u64,
+    pub next_producer_id: i64,
+}
+
+impl Default for MetadataState {
+    fn default() -> Self {
+        MetadataState {
+            cluster_id: String::new(),
+            topics: BTreeMap::new(),
+            broker_configs: BTreeMap::new(),
+            next_group: 1,
+            next_producer_id: 1000,
+        }
+    }
+}
+
+pub const TOPIC_NAME_LENGTH_MAX: usize = 249;
+
+/// Kafka's topic name rules; the error is the message for INVALID_TOPIC_EXCEPTION.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(format!("Topic name {name:?} is illegal"));
+    }
+    if name.len() > TOPIC_NAME_LENGTH_MAX {
+        return Err(format!(
+            "Topic name is longer than {TOPIC_NAME_LENGTH_MAX} characters"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(format!("Topic name {name:?} contains characters other than ASCII alphanumerics, '.', '_' and '-'"));
+    }
+    Ok(())
+}
+
+fn failed(error_code: i16, message: impl Into<String>) -> MetadataResult {
+    MetadataResult::Failed {
+        error_code,
+        message: message.into(),
+    }
+}
+
+pub fn validate_topic_configs<'a>(
+    configs: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Result<(), String> {
+    for (key, value) in configs {
+        let def = configs::topic_config(key)
+            .ok_or_else(|| format!("Unknown topic config name: {key}"))?;
+        configs::validate(def, value)?;
+    }
+    Ok(())
+}
+
+impl MetadataState {
+    pub fn apply(&mut self, command: &MetadataCommand) -> MetadataResult {
+        match command {
+            MetadataCommand::InitCluster { cluster_id } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = cluster_id.clone();
+                }
+                MetadataResult::Done
+            }
+            MetadataCommand::CreateTopic {
+                name,
+                topic_id,
+                partitions,
+                configs,
+            } => self.create_topic(name, *topic_id, *partitions, configs),
+            MetadataCommand::DeleteTopic { name } => match self.topics.remove(name) {
+                Some(_) => MetadataResult::Done,
+                None => failed(
+                    ec::UNKNOWN_TOPIC_OR_PARTITION,
+                    "This server does not host this topic-partition.",
+                ),
+            },
+            MetadataCommand::CreatePartitions { name, count } => {
+                self.create_partitions(name, *count)
+            }
+            MetadataCommand::AlterTopicConfigs {
+                name,
+                changes,
+                replace,
+            } => {
+                let Some(topic) = self.topics.get_mut(name) else {
+                    return failed(
+                        ec::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("Topic {name} does not exist"),
+                    );
+                };
+                apply_changes(&mut topic.configs, changes, *replace);
+                MetadataResult::Done
+            }
+            MetadataCommand::AlterBrokerConfigs { changes, replace } => {
+                apply_changes(&mut self.broker_configs, changes, *replace);
+                MetadataResult::Done
+            }
+            MetadataCommand::AllocateProducerId => {
+                let id = self.next_producer_id;
+                self.next_producer_id += 1;
+                MetadataResult::ProducerId(id)
+            }
+        }
+    }
+
+    fn create_topic(
+        &mut self,
+        name: &str,
+        topic_id: [u8; 16],
+        partitions: i32,
+        configs: &BTreeMap<String, String>,
+    ) -> MetadataResult {
+        if let Err(message) = validate_topic_name(name) {
+            return failed(ec::INVALID_TOPIC_EXCEPTION, message);
+        }
+        if self.topics.contains_key(name) {
+            return failed(
+                ec::TOPIC_ALREADY_EXISTS,
+                format!("Topic '{name}' already exists."),
+            );
+        }
+        if partitions <= 0 {
+            return failed(
+                ec::INVALID_PARTITIONS,
+                "Number of partitions must be larger than 0.",
+            );
+        }
+        if let Err(message) = validate_topic_configs(configs.iter()) {
+            return failed(ec::INVALID_CONFIG, message);
+        }
+        let groups = (0..partitions as u64)
+            .map(|i| self.next_group + i)
+            .collect();
+        self.next_group += partitions as u64;
+        let topic = TopicMeta {
+            name: name.to_string(),
+            id: topic_id,
+            partitions: groups,
+            configs: configs.clone(),
+        };
+        self.topics.insert(name.to_string(), topic);
+        MetadataResult::Done
+    }
+
+    fn create_partitions(&mut self, name: &str, count: i32) -> MetadataResult {
+        let Some(topic) = self.topics.get_mut(name) else {
+            return failed(
+                ec::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("Topic {name} does not exist"),
+            );
+        };
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return failed(
+                ec::INVALID_PARTITIONS,
+                format!("Topic currently has {current} partitions, which is higher than the requested {count}."),
+            );
+        }
+        for _ in current..count {
+            topic.partitions.push(self.next_group);
+            self.next_group += 1;
+        }
+        MetadataResult::Done
+    }
+
+    pub fn topic_by_id(&self, id: &[u8; 16]) -> Option<&TopicMeta> {
+        self.topics.values().find(|t| &t.id == id)
+    }
+
+    /// Effective value of a topic config: the override, else the broker's, else the default.
+    pub fn topic_config_value(&self, topic: &TopicMeta, key: &str) -> Option<String> {
+        if let Some(value) = topic.configs.get(key) {
+            return Some(value.clone());
+        }
+        let broker_key = match key {
+            "retention.ms" => "log.retention.ms",
+            "retention.bytes" => "log.retention.bytes",
+            "cleanup.policy" => "log.cleanup.policy",
+            "segment.bytes" => "log.segment.bytes",
+            "max.message.bytes" => "message.max.bytes",
+            other => other,
+        };
+        self.broker_configs
+            .get(broker_key)
+            .cloned()
+            .or_else(|| configs::topic_config(key).map(|d| d.default.to_string()))
+    }
+}
+
+fn apply_changes(
+    target: &mut BTreeMap<String, String>,
+    changes: &BTreeMap<String, Option<String>>,
+    replace: bool,
+) {
+    if replace {
+        target.clear();
+    }
+    for (key, value) in changes {
+        match value {
+            Some(value) => target.insert(key.clone(), value.clone()),
+            None => target.remove(key),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(state: &mut MetadataState, name: &str, partitions: i32) -> MetadataResult {
+        state.apply(&MetadataCommand::CreateTopic {
+            name: name.into(),
+            topic_id: [1; 16],
+            partitions,
+            configs: BTreeMap::new(),
+        })
+    }
+
+    #[test]
+    fn topics_get_fresh_groups() {
+        let mut state = MetadataState::default();
+        assert_eq!(create(&mut state, "a", 2), MetadataResult::Done);
+        assert_eq!(state.topics["a"].partitions, vec![1, 2]);
+        assert!(matches!(
+            create(&mut state, "a", 2),
+            MetadataResult::Failed {
+                error_code: ec::TOPIC_ALREADY_EXISTS,
+                ..
+            }
+        ));
+        state.apply(&MetadataCommand::DeleteTopic { name: "a".into() });
+        assert_eq!(create(&mut state, "a", 1), MetadataResult::Done);
+        assert_eq!(state.topics["a"].partitions, vec![3]);
+        assert_eq!(
+            state.apply(&MetadataCommand::CreatePartitions {
+                name: "a".into(),
+                count: 3
+            }),
+            MetadataResult::Done
+        );
+        assert_eq!(state.topics["a"].partitions, vec![3, 4, 5]);
+        assert!(matches!(
+            state.apply(&MetadataCommand::CreatePartitions {
+                name: "a".into(),
+                count: 2
+            }),
+            MetadataResult::Failed {
+                error_code: ec::INVALID_PARTITIONS,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_names_and_counts() {
+        let mut state = MetadataState::default();
+        for name in ["", ".", "..", "has space", &"x".repeat(250)] {
+            assert!(matches!(
+                create(&mut state, name, 1),
+                MetadataResult::Failed {
+                    error_code: ec::INVALID_TOPIC_EXCEPTION,
+                    ..
+                }
+            ));
+        }
+        assert!(matches!(
+            create(&mut state, "ok", 0),
+            MetadataResult::Failed {
+                error_code: ec::INVALID_PARTITIONS,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn config_overrides_and_defaults() {
+        let mut state = MetadataState::default();
+        create(&mut state, "t", 1);
+        let changes = BTreeMap::from([("retention.ms".to_string(), Some("1000".to_string()))]);
+        state.apply(&MetadataCommand::AlterTopicConfigs {
+            name: "t".into(),
+            changes,
+            replace: false,
+        });
+        let topic = state.topics["t"].clone();
+        assert_eq!(
+            state.topic_config_value(&topic, "retention.ms").as_deref(),
+            Some("1000")
+        );
+        assert_eq!(
+            state
+                .topic_config_value(&topic, "max.message.bytes")
+                .as_deref(),
+            Some("1048588")
+        );
+    }
+}

@@ -1,0 +1,352 @@
+//! A partition's Raft state machine. The log already holds the batches, so applying an entry
+//! only assigns its offsets, checks idempotent-producer sequences, writes one index key and
+//! moves the high watermark.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
+use openraft::{BasicNode, EntryPayload, RaftSnapshotBuilder, StoredMembership};
+use rocksdb::WriteBatch;
+use serde::{Deserialize, Serialize};
+
+use super::batch::{self, BatchHeader};
+use super::PartitionShared;
+use crate::protocol::error_codes as ec;
+use crate::raft::tail::LogTail;
+use crate::raft::{
+    read_error, storage_error, Command, CommandResult, Entry, LogId, StorageResult, TypeConfig,
+};
+use crate::storage::keys::{offset_key, state_key, IndexValue, TAG_CHECKPOINT};
+use crate::storage::{Store, CF_OFFSET_INDEX, CF_SM_STATE};
+
+/// Kafka keeps the last five batches per producer to answer retries with their first offsets.
+const PRODUCER_BATCHES_KEPT: usize = 5;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProducerState {
+    pub epoch: i16,
+    /// (first sequence, last sequence, base offset) of the most recent batches, oldest first.
+    pub batches: VecDeque<(i32, i32, i64)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership<u64, BasicNode>,
+    pub next_offset: i64,
+    pub producers: BTreeMap<i64, ProducerState>,
+}
+
+pub struct PartitionStateMachine {
+    group: u64,
+    store: Arc<Store>,
+    tail: Arc<LogTail>,
+    shared: Arc<PartitionShared>,
+    state: Checkpoint,
+}
+
+impl PartitionStateMachine {
+    pub fn open(
+        group: u64,
+        store: Arc<Store>,
+        tail: Arc<LogTail>,
+        shared: Arc<PartitionShared>,
+    ) -> Result<PartitionStateMachine, crate::storage::StorageError> {
+        let state = match store.get(CF_SM_STATE, &state_key(group, TAG_CHECKPOINT))? {
+            None => Checkpoint::default(),
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                crate::storage::StorageError::Corrupt {
+                    cf: CF_SM_STATE,
+                    what: e.to_string(),
+                }
+            })?,
+        };
+        shared.set_high_watermark(state.next_offset);
+        Ok(PartitionStateMachine {
+            group,
+            store,
+            tail,
+            shared,
+            state,
+        })
+    }
+
+    fn apply_append(
+        &mut self,
+        log_id: &LogId,
+        records: &[u8],
+        writes: &mut WriteBatch,
+    ) -> CommandResult {
+        let header = match batch::parse_header(records) {
+            Ok(header) => header,
+            Err(_) => {
+                return CommandResult::Rejected {
+                    error_code: ec::CORRUPT_MESSAGE,
+                }
+            }
+        };
+        match check_sequence(&self.state.producers, &header) {
+            SequenceCheck::Duplicate(base_offset) => {
+                return CommandResult::Appended {
+                    base_offset,
+                    duplicate: true,
+                }
+            }
+            SequenceCheck::Reject(error_code) => return CommandResult::Rejected { error_code },
+            SequenceCheck::Accept => {}
+        }
+        let base_offset = self.state.next_offset;
+        let last_offset = base_offset + header.last_offset_delta as i64;
+        self.state.next_offset = last_offset + 1;
+        let index = IndexValue {
+            log_index: log_id.index,
+            base_offset,
+            max_timestamp: header.max_timestamp,
+        };
+        writes.put_cf(
+            self.store.cf(CF_OFFSET_INDEX),
+            offset_key(self.group, last_offset as u64),
+            index.encode(),
+        );
+        if header.producer_id >= 0 {
+            record_producer_batch(&mut self.state.producers, &header, base_offset);
+        }
+        CommandResult::Appended {
+            base_offset,
+            duplicate: false,
+        }
+    }
+}
+
+enum SequenceCheck {
+    Accept,
+    Duplicate(i64),
+    Reject(i16),
+}
+
+/// Kafka's idempotent-producer rules, per producer id and epoch.
+fn check_sequence(producers: &BTreeMap<i64, ProducerState>, header: &BatchHeader) -> SequenceCheck {
+    if header.producer_id < 0 || header.base_sequence < 0 {
+        return SequenceCheck::Accept;
+    }
+    let Some(known) = producers.get(&header.producer_id) else {
+        // No state (new producer, or its state expired): accept whatever sequence it starts at.
+        return SequenceCheck::Accept;
+    };
+    if header.producer_epoch < known.epoch {
+        return SequenceCheck::Reject(ec::INVALID_PRODUCER_EPOCH);
+    }
+    if header.producer_epoch > known.epoch {
+        return match header.base_sequence {
+            0 => SequenceCheck::Accept,
+            _ => SequenceCheck::Reject(ec::OUT_OF_ORDER_SEQUENCE_NUMBER),
+        };
+    }
+    let last_sequence = header.last_sequence();
+    if let Some((_, _, base_offset)) = known
+        .batches
+        .iter()
+        .find(|(first, last, _)| *first == header.base_sequence && *last == last_sequence)
+    {
+        return SequenceCheck::Duplicate(*base_offset);
+    }
+    let expected = match known.batches.back() {
+        Some((_, last, _)) if *last == i32::MAX => 0,
+        Some((_, last, _)) => last + 1,
+        None => return SequenceCheck::Accept,
+    };
+    if header.base_sequence == expected {
+        SequenceCheck::Accept
+    } else {
+        SequenceCheck::Reject(ec::OUT_OF_ORDER_SEQUENCE_NUMBER)
+    }
+}
+
+fn record_producer_batch(
+    producers: &mut BTreeMap<i64, ProducerState>,
+    header: &BatchHeader,
+    base_offset: i64,
+) {
+    let producer = producers.entry(header.producer_id).or_default();
+    if producer.epoch != header.producer_epoch {
+        producer.epoch = header.producer_epoch;
+        producer.batches.clear();
+    }
+    if header.base_sequence >= 0 {
+        producer
+            .batches
+            .push_back((header.base_sequence, header.last_sequence(), base_offset));
+        while producer.batches.len() > PRODUCER_BATCHES_KEPT {
+            producer.batches.pop_front();
+        }
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
+    type SnapshotBuilder = CheckpointSnapshot;
+
+    async fn applied_state(
+        &mut self,
+    ) -> StorageResult<(Option<LogId>, StoredMembership<u64, BasicNode>)> {
+        Ok((self.state.last_applied, self.state.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<CommandResult>>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut writes = WriteBatch::default();
+        let mut results = Vec::new();
+        for entry in entries {
+            let result = match &entry.payload {
+                EntryPayload::Normal(Command::Append(records)) => {
+                    self.apply_append(&entry.log_id, records, &mut writes)
+                }
+                EntryPayload::Membership(membership) => {
+                    self.state.membership =
+                        StoredMembership::new(Some(entry.log_id), membership.clone());
+                    CommandResult::Ignored
+                }
+                EntryPayload::Blank | EntryPayload::Normal(Command::Metadata(_)) => {
+                    CommandResult::Ignored
+                }
+            };
+            self.state.last_applied = Some(entry.log_id);
+            results.push(result);
+        }
+        let Some(last_applied) = self.state.last_applied else {
+            return Ok(results);
+        };
+        let checkpoint = serde_json::to_vec(&self.state).map_err(storage_error)?;
+        writes.put_cf(
+            self.store.cf(CF_SM_STATE),
+            state_key(self.group, TAG_CHECKPOINT),
+            checkpoint,
+        );
+        // Unsynced: the index and checkpoint are rebuilt by replaying the synced log.
+        self.store.write_unsynced(writes).map_err(storage_error)?;
+        self.tail.mark_applied(last_applied.index);
+        self.shared.set_high_watermark(self.state.next_offset);
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> CheckpointSnapshot {
+        CheckpointSnapshot {
+            state: self.state.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> StorageResult<()> {
+        let mut state: Checkpoint =
+            serde_json::from_slice(snapshot.get_ref()).map_err(read_error)?;
+        state.last_applied = meta.last_log_id;
+        state.membership = meta.last_membership.clone();
+        self.state = state;
+        self.shared.set_high_watermark(self.state.next_offset);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
+        Ok(None)
+    }
+}
+
+/// A snapshot of a partition is its state-machine checkpoint; the records stay in the log.
+pub struct CheckpointSnapshot {
+    state: Checkpoint,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for CheckpointSnapshot {
+    async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
+        let data = serde_json::to_vec(&self.state).map_err(storage_error)?;
+        let last = self.state.last_applied;
+        Ok(Snapshot {
+            meta: SnapshotMeta {
+                last_log_id: last,
+                last_membership: self.state.membership.clone(),
+                snapshot_id: format!(
+                    "{}-{}",
+                    last.map_or(0, |l| l.leader_id.term),
+                    last.map_or(0, |l| l.index)
+                ),
+            },
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::batch::tests::sample_batch;
+
+    fn header(producer_id: i64, epoch: i16, base_sequence: i32, count: i32) -> BatchHeader {
+        let mut header =
+            batch::parse_header(&sample_batch(count, producer_id, base_sequence)).unwrap();
+        header.producer_epoch = epoch;
+        header
+    }
+
+    #[test]
+    fn idempotent_producer_rules() {
+        let mut producers = BTreeMap::new();
+        let first = header(7, 0, 0, 3);
+        assert!(matches!(
+            check_sequence(&producers, &first),
+            SequenceCheck::Accept
+        ));
+        record_producer_batch(&mut producers, &first, 100);
+        // The same batch again: its original offset.
+        assert!(matches!(
+            check_sequence(&producers, &first),
+            SequenceCheck::Duplicate(100)
+        ));
+        // A gap.
+        let gap = header(7, 0, 5, 1);
+        assert!(matches!(
+            check_sequence(&producers, &gap),
+            SequenceCheck::Reject(ec::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        ));
+        let next = header(7, 0, 3, 2);
+        assert!(matches!(
+            check_sequence(&producers, &next),
+            SequenceCheck::Accept
+        ));
+        // An older epoch is fenced; a newer one must restart at 0.
+        record_producer_batch(&mut producers, &header(7, 2, 0, 1), 110);
+        assert!(matches!(
+            check_sequence(&producers, &header(7, 1, 1, 1)),
+            SequenceCheck::Reject(ec::INVALID_PRODUCER_EPOCH)
+        ));
+        assert!(matches!(
+            check_sequence(&producers, &header(7, 3, 4, 1)),
+            SequenceCheck::Reject(ec::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        ));
+        // Non-idempotent batches are never checked.
+        assert!(matches!(
+            check_sequence(&producers, &header(-1, -1, -1, 1)),
+            SequenceCheck::Accept
+        ));
+    }
+
+    #[test]
+    fn keeps_only_recent_batches() {
+        let mut producers = BTreeMap::new();
+        for i in 0..10 {
+            record_producer_batch(&mut producers, &header(1, 0, i, 1), i as i64);
+        }
+        assert_eq!(producers[&1].batches.len(), PRODUCER_BATCHES_KEPT);
+        assert_eq!(producers[&1].batches.front(), Some(&(5, 5, 5)));
+    }
+}

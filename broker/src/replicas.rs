@@ -1,0 +1,164 @@
+//! The partition replicas this node hosts. Follows the metadata image: starts a partition's Raft
+//! group when it appears, stops it and drops its data when its topic is deleted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::metadata::MetadataState;
+use crate::partition::Partition;
+use crate::storage::keys::{self, METADATA_GROUP};
+use crate::storage::{Store, CF_SM_STATE};
+
+pub struct Replicas {
+    node_id: u64,
+    advertised: String,
+    store: Arc<Store>,
+    partitions: RwLock<HashMap<u64, Arc<Partition>>>,
+}
+
+impl Replicas {
+    pub fn new(node_id: u64, advertised: String, store: Arc<Store>) -> Replicas {
+        Replicas {
+            node_id,
+            advertised,
+            store,
+            partitions: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, group: u64) -> Option<Arc<Partition>> {
+        self.read().get(&group).cloned()
+    }
+
+    pub fn count(&self) -> usize {
+        self.read().len()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Arc<Partition>>> {
+        self.partitions.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, Arc<Partition>>> {
+        self.partitions.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Brings the hosted partitions in line with `image`.
+    pub async fn reconcile(&self, image: &MetadataState) -> anyhow::Result<()> {
+        let mut wanted = HashMap::new();
+        for topic in image.topics.values() {
+            for (index, group) in topic.partitions.iter().enumerate() {
+                wanted.insert(*group, (topic.name.clone(), index as i32));
+            }
+        }
+        let missing: Vec<(u64, (String, i32))> = {
+            let current = self.read();
+            wanted
+                .iter()
+                .filter(|(g, _)| !current.contains_key(g))
+                .map(|(g, v)| (*g, v.clone()))
+                .collect()
+        };
+        for (group, (topic, index)) in missing {
+            let partition = Partition::start(
+                topic,
+                index,
+                group,
+                self.node_id,
+                self.advertised.clone(),
+                self.store.clone(),
+            )
+            .await?;
+            self.write().insert(group, partition);
+        }
+        let removed: Vec<Arc<Partition>> = {
+            let mut current = self.write();
+            let gone: Vec<u64> = current
+                .keys()
+                .filter(|g| !wanted.contains_key(g))
+                .copied()
+                .collect();
+            gone.iter().filter_map(|g| current.remove(g)).collect()
+        };
+        for partition in removed {
+            partition.shutdown().await;
+            self.store
+                .write_durable(self.store.delete_group_batch(partition.group))
+                .await?;
+            tracing::info!(topic = %partition.topic, partition = partition.index, "deleted partition");
+        }
+        Ok(())
+    }
+
+    /// Drops data of groups that metadata no longer knows (deleted while this node was down).
+    pub async fn remove_orphans(&self, image: &MetadataState) -> anyhow::Result<()> {
+        let known: HashSet<u64> = image
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter().copied())
+            .collect();
+        let mut orphans = Vec::new();
+        let mut iter = self.store.db.raw_iterator_cf(self.store.cf(CF_SM_STATE));
+        iter.seek_to_first();
+        while iter.valid() {
+            if let Some(key) = iter.key() {
+                let group = u64::from_be_bytes(key[..8].try_into().unwrap_or([0; 8]));
+                let is_checkpoint = key.len() == 9 && key[8] == keys::TAG_CHECKPOINT;
+                if is_checkpoint && group != METADATA_GROUP && !known.contains(&group) {
+                    orphans.push(group);
+                }
+            }
+            iter.next();
+        }
+        iter.status()?;
+        drop(iter);
+        for group in orphans {
+            tracing::info!(group, "removing data of a deleted partition");
+            self.store
+                .write_durable(self.store.delete_group_batch(group))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Follows metadata until the sender goes away.
+    pub async fn follow(self: Arc<Self>, mut image: watch::Receiver<Arc<MetadataState>>) {
+        loop {
+            let current = image.borrow_and_update().clone();
+            if let Err(error) = self.reconcile(&current).await {
+                tracing::error!(%error, "reconciling partitions with metadata");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            if image.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Waits (bounded) until every group is hosted here and led by this node.
+    pub async fn wait_ready(&self, groups: &[u64], timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ready = groups
+                .iter()
+                .all(|g| self.get(*g).is_some_and(|p| p.is_leader()));
+            if ready {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        let all: Vec<Arc<Partition>> = self.write().drain().map(|(_, p)| p).collect();
+        for partition in all {
+            partition.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Decodes one request frame, routes it to its handler, and encodes the response.
+//!
+//! `dispatch` itself is synchronous and runs in request order; the response is a future the
+//! connection awaits in order. Anything the client sent that cannot be decoded is an error that
+//! closes the connection (Kafka does the same), except an ApiVersions request of a version we
+//! do not know, which gets UNSUPPORTED_VERSION with a v0 body so the client can retry lower.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tracing::Instrument;
+
+use crate::handlers::{self, Ctx};
+
+/// The encoded response frame body; Ok(None) when the request gets no response (acks=0), Err
+/// when our own response could not be encoded and the connection must close.
+pub type PendingResponse =
+    Pin<Box<dyn Future<Output = Result<Option<BytesMut>, EncodeError>> + Send>>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("encoding {api_key:?} v{version} response: {message}")]
+pub struct EncodeError {
+    api_key: ApiKey,
+    version: i16,
+    message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("frame of {0} bytes is shorter than a request header")]
+    Short(usize),
+    #[error("unknown api key {0}")]
+    UnknownApiKey(i16),
+    #[error("{0:?} version {1} is not supported")]
+    UnsupportedVersion(ApiKey, i16),
+    #[error("cannot decode {0:?} v{1}: {2}")]
+    Decode(ApiKey, i16, String),
+}
+
+pub fn dispatch(ctx: &Arc<Ctx>, mut frame: Bytes) -> Result<PendingResponse, DispatchError> {
+    if frame.len() < 8 {
+        return Err(DispatchError::Short(frame.len()));
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api_key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApiKey(raw_key))?;
+    let Some(spec) = handlers::supported(api_key) else {
+        return Err(DispatchError::UnknownApiKey(raw_key));
+    };
+    if !(spec.min..=spec.max).contains(&version) {
+        if api_key == ApiKey::ApiVersions {
+            let body = handlers::api_versions::unsupported_version_response();
+            let encoded =
+                encode(correlation_id, api_key, 0, ResponseKind::ApiVersions(body)).map(Some);
+            return Ok(Box::pin(std::future::ready(encoded)));
+        }
+        return Err(DispatchError::UnsupportedVersion(api_key, version));
+    }
+    let decode_error = |e: anyhow::Error| DispatchError::Decode(api_key, version, e.to_string());
+    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
+        .map_err(decode_error)?;
+    let request = RequestKind::decode(api_key, &mut frame, version).map_err(decode_error)?;
+    if frame.has_remaining() {
+        return Err(DispatchError::Decode(
+            api_key,
+            version,
+            format!("{} trailing bytes", frame.remaining()),
+        ));
+    }
+    let span = tracing::info_span!(
+        "request",
+        api = ?api_key,
+        version,
+        correlation_id,
+        client_id = header.client_id.as_deref().unwrap_or(""),
+    );
+    let started = Instant::now();
+    let response = handlers::handle(ctx, header, request);
+    Ok(Box::pin(
+        async move {
+            let Some(response) = response.await else {
+                return Ok(None);
+            };
+            let api_name = format!("{api_key:?}");
+            metrics::counter!("broker_requests_total", "api" => api_name.clone()).increment(1);
+            metrics::histogram!("broker_request_duration_seconds", "api" => api_name)
+                .record(started.elapsed().as_secs_f64());
+            encode(correlation_id, api_key, version, response).map(Some)
+        }
+        .instrument(span),
+    ))
+}
+
+fn encode(
+    correlation_id: i32,
+    api_key: ApiKey,
+    version: i16,
+    body: ResponseKind,
+) -> Result<BytesMut, EncodeError> {
+    let mut out = BytesMut::with_capacity(64);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header
+        .encode(&mut out, api_key.response_header_version(version))
+        .and_then(|_| body.encode(&mut out, version))
+        .map_err(|e| EncodeError {
+            api_key,
+            version,
+            message: e.to_string(),
+        })?;
+    Ok(out)
+}

@@ -1,0 +1,5 @@
+//! The Kafka network server: accept loop, per-connection pipeline, request dispatch.
+
+pub mod connection;
+pub mod dispatch;
+pub mod listener;

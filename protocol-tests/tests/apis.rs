@@ -1,0 +1,698 @@
+//! Every advertised API at its lowest and highest version, through raw frames.
+
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::incremental_alter_configs_request as incremental;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use protocol_tests::{record_batch, RawClient, TestBroker};
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+async fn create_topic(
+    client: &mut RawClient,
+    version: i16,
+    topic: &str,
+    partitions: i32,
+) -> CreateTopicsResponse {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+            .with_configs(vec![CreatableTopicConfig::default()
+                .with_name(s("retention.ms"))
+                .with_value(Some(s("3600000")))])]);
+    client.request(version, &request).await
+}
+
+fn produce_request(
+    version: i16,
+    topic: &str,
+    topic_id: uuid::Uuid,
+    partition: i32,
+    records: bytes::Bytes,
+) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(if version < 13 { name(topic) } else { name("") })
+            .with_topic_id(topic_id)
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+fn fetch_request(version: i16, topic: &str, topic_id: uuid::Uuid, offset: i64) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(100)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(if version < 13 { name(topic) } else { name("") })
+            .with_topic_id(topic_id)
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_current_leader_epoch(-1)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+async fn topic_id(client: &mut RawClient, topic: &str) -> uuid::Uuid {
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(name(topic))),
+    ]));
+    let response = client.request(12, &request).await;
+    response.topics[0].topic_id
+}
+
+#[tokio::test]
+async fn metadata_lowest_and_highest() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "meta", 3).await;
+    // v0: empty list means all topics.
+    let v0 = client
+        .request(0, &MetadataRequest::default().with_topics(Some(vec![])))
+        .await;
+    assert_eq!(v0.brokers.len(), 1);
+    assert_eq!(v0.topics.len(), 1);
+    assert_eq!(v0.topics[0].partitions.len(), 3);
+    let v13 = client
+        .request(13, &MetadataRequest::default().with_topics(None))
+        .await;
+    let topic = &v13.topics[0];
+    assert_ne!(topic.topic_id, uuid::Uuid::nil());
+    assert!(v13.cluster_id.as_ref().is_some_and(|c| c.len() == 22));
+    for partition in &topic.partitions {
+        assert_eq!(partition.error_code, 0);
+        assert_eq!(partition.leader_id.0, 1);
+        assert!(partition.leader_epoch >= 1);
+    }
+    // Unknown topic without auto-create, and auto-create with it.
+    let request = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name("nope")))
+        ]));
+    assert_eq!(client.request(13, &request).await.topics[0].error_code, 3);
+    let request = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name("auto")))
+        ]));
+    let response = client.request(13, &request).await;
+    assert_eq!(response.topics[0].error_code, 0);
+    assert_eq!(response.topics[0].partitions[0].error_code, 0);
+    let request = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name("bad name")))
+        ]));
+    assert_eq!(client.request(13, &request).await.topics[0].error_code, 17);
+}
+
+#[tokio::test]
+async fn create_delete_topics_and_partitions() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    let created = create_topic(&mut client, 2, "low", 2).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    let created = create_topic(&mut client, 7, "high", 1).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    assert_ne!(created.topics[0].topic_id, uuid::Uuid::nil());
+    assert!(created.topics[0]
+        .configs
+        .as_ref()
+        .unwrap()
+        .iter()
+        .any(|c| c.name.as_str() == "retention.ms" && c.value.as_deref() == Some("3600000")));
+    assert_eq!(
+        create_topic(&mut client, 7, "high", 1).await.topics[0].error_code,
+        36
+    );
+    let invalid = CreateTopicsRequest::default().with_topics(vec![
+        CreatableTopic::default()
+            .with_name(name("zero"))
+            .with_num_partitions(0)
+            .with_replication_factor(1),
+        CreatableTopic::default()
+            .with_name(name("rf3"))
+            .with_num_partitions(1)
+            .with_replication_factor(3),
+        CreatableTopic::default()
+            .with_name(name("cfg"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![CreatableTopicConfig::default()
+                .with_name(s("no.such"))
+                .with_value(Some(s("1")))]),
+    ]);
+    let codes: Vec<i16> = client
+        .request(7, &invalid)
+        .await
+        .topics
+        .iter()
+        .map(|t| t.error_code)
+        .collect();
+    assert_eq!(codes, vec![37, 38, 40]);
+    let validate_only = CreateTopicsRequest::default()
+        .with_validate_only(true)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name("dry"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)]);
+    assert_eq!(
+        client.request(7, &validate_only).await.topics[0].error_code,
+        0
+    );
+    assert_eq!(topic_id(&mut client, "dry").await, uuid::Uuid::nil());
+
+    for version in [0, 3] {
+        let count = if version == 0 { 3 } else { 4 };
+        let grow = CreatePartitionsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(name("low"))
+                .with_count(count)]);
+        assert_eq!(
+            client.request(version, &grow).await.results[0].error_code,
+            0
+        );
+    }
+    let shrink =
+        CreatePartitionsRequest::default().with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(name("low"))
+            .with_count(2)]);
+    assert_eq!(client.request(3, &shrink).await.results[0].error_code, 37);
+    let meta = client
+        .request(12, &MetadataRequest::default().with_topics(None))
+        .await;
+    let low = meta
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().unwrap().as_str() == "low")
+        .unwrap();
+    assert_eq!(low.partitions.len(), 4);
+
+    let v1 = DeleteTopicsRequest::default().with_topic_names(vec![name("low"), name("missing")]);
+    let codes: Vec<i16> = client
+        .request(1, &v1)
+        .await
+        .responses
+        .iter()
+        .map(|r| r.error_code)
+        .collect();
+    assert_eq!(codes, vec![0, 3]);
+    let id = topic_id(&mut client, "high").await;
+    let v6 = DeleteTopicsRequest::default()
+        .with_topics(vec![DeleteTopicState::default().with_topic_id(id)]);
+    let response = client.request(6, &v6).await;
+    assert_eq!(response.responses[0].error_code, 0);
+    assert_eq!(
+        response.responses[0].name.as_ref().unwrap().as_str(),
+        "high"
+    );
+    let meta = client
+        .request(12, &MetadataRequest::default().with_topics(None))
+        .await;
+    assert!(meta.topics.is_empty());
+}
+
+#[tokio::test]
+async fn produce_fetch_list_offsets_lowest_and_highest() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "data", 1).await;
+    let id = topic_id(&mut client, "data").await;
+    let first = record_batch(&[(Some(b"k1"), Some(b"v1")), (None, Some(b"v2"))], None);
+    let response = client
+        .request(3, &produce_request(3, "data", id, 0, first.clone()))
+        .await;
+    let partition = &response.responses[0].partition_responses[0];
+    assert_eq!((partition.error_code, partition.base_offset), (0, 0));
+    let second = record_batch(&[(Some(b"k3"), None)], None);
+    let response = client
+        .request(13, &produce_request(13, "data", id, 0, second))
+        .await;
+    let partition = &response.responses[0].partition_responses[0];
+    assert_eq!((partition.error_code, partition.base_offset), (0, 2));
+
+    for version in [4, 12, 13, 18] {
+        let response = client
+            .request(version, &fetch_request(version, "data", id, 0))
+            .await;
+        assert_eq!(response.error_code, 0);
+        let data = &response.responses[0].partitions[0];
+        assert_eq!(data.error_code, 0, "fetch v{version}");
+        assert_eq!(data.high_watermark, 3);
+        let mut records = data.records.clone().unwrap();
+        let batches =
+            kafka_protocol::records::RecordBatchDecoder::decode_all(&mut records).unwrap();
+        let all: Vec<_> = batches.into_iter().flat_map(|b| b.records).collect();
+        assert_eq!(all.len(), 3);
+        assert_eq!(
+            all.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert_eq!(all[0].key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(all[1].key, None);
+        assert_eq!(all[2].value, None);
+    }
+    // From the middle of the first batch: the whole batch comes back, as in Kafka.
+    let response = client.request(12, &fetch_request(12, "data", id, 1)).await;
+    assert!(!response.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .unwrap()
+        .is_empty());
+    // Past the end.
+    let response = client.request(12, &fetch_request(12, "data", id, 10)).await;
+    assert_eq!(response.responses[0].partitions[0].error_code, 1);
+
+    for (version, timestamp, offset) in [
+        (1, -2, 0),
+        (1, -1, 3),
+        (10, -2, 0),
+        (10, -1, 3),
+        (10, 1_700_000_000_001, 1),
+        (10, -3, 1),
+    ] {
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("data"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_current_leader_epoch(-1)
+                    .with_timestamp(timestamp)])]);
+        let response = client.request(version, &request).await;
+        let p = &response.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.offset),
+            (0, offset),
+            "list offsets v{version} ts {timestamp}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn produce_errors() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "errs", 1).await;
+    let id = uuid::Uuid::nil();
+    let good = record_batch(&[(None, Some(b"x"))], None);
+    let mut corrupt = good.to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x55;
+    let cases: Vec<(&str, i32, bytes::Bytes, i16)> = vec![
+        ("errs", 0, bytes::Bytes::from(corrupt), 2),
+        ("errs", 9, good.clone(), 3),
+        ("missing", 0, good.clone(), 3),
+        ("errs", 0, good.slice(..20), 2),
+    ];
+    for (topic, partition, records, code) in cases {
+        let response = client
+            .request(9, &produce_request(9, topic, id, partition, records))
+            .await;
+        assert_eq!(
+            response.responses[0].partition_responses[0].error_code, code,
+            "{topic}/{partition}"
+        );
+    }
+    // Over max.message.bytes.
+    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s("errs"))
+            .with_configs(vec![incremental::AlterableConfig::default()
+                .with_name(s("max.message.bytes"))
+                .with_config_operation(0)
+                .with_value(Some(s("100")))]),
+    ]);
+    assert_eq!(client.request(1, &alter).await.responses[0].error_code, 0);
+    let big = record_batch(&[(None, Some(&[7u8; 500][..]))], None);
+    let response = client
+        .request(9, &produce_request(9, "errs", id, 0, big))
+        .await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 10);
+    // Bad acks.
+    let request = produce_request(9, "errs", id, 0, good).with_acks(2);
+    assert_eq!(
+        client.request(9, &request).await.responses[0].partition_responses[0].error_code,
+        21
+    );
+}
+
+#[tokio::test]
+async fn idempotent_producer_dedups_and_detects_gaps() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "idem", 1).await;
+    let low = client
+        .request(
+            0,
+            &InitProducerIdRequest::default().with_transaction_timeout_ms(60000),
+        )
+        .await;
+    assert_eq!(low.error_code, 0);
+    let init = client
+        .request(
+            6,
+            &InitProducerIdRequest::default()
+                .with_transaction_timeout_ms(60000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert_eq!(init.error_code, 0);
+    assert!(init.producer_id.0 > low.producer_id.0);
+    let pid = init.producer_id.0;
+    let id = uuid::Uuid::nil();
+    let batch0 = record_batch(&[(None, Some(b"a")), (None, Some(b"b"))], Some((pid, 0, 0)));
+    let batch1 = record_batch(&[(None, Some(b"c"))], Some((pid, 0, 2)));
+    let gap = record_batch(&[(None, Some(b"d"))], Some((pid, 0, 7)));
+    let offset = |r: ProduceResponse| {
+        (
+            r.responses[0].partition_responses[0].error_code,
+            r.responses[0].partition_responses[0].base_offset,
+        )
+    };
+    assert_eq!(
+        offset(
+            client
+                .request(9, &produce_request(9, "idem", id, 0, batch0.clone()))
+                .await
+        ),
+        (0, 0)
+    );
+    assert_eq!(
+        offset(
+            client
+                .request(9, &produce_request(9, "idem", id, 0, batch1.clone()))
+                .await
+        ),
+        (0, 2)
+    );
+    // Retries of both return their original offsets and append nothing.
+    assert_eq!(
+        offset(
+            client
+                .request(9, &produce_request(9, "idem", id, 0, batch0))
+                .await
+        ),
+        (0, 0)
+    );
+    assert_eq!(
+        offset(
+            client
+                .request(9, &produce_request(9, "idem", id, 0, batch1))
+                .await
+        ),
+        (0, 2)
+    );
+    assert_eq!(
+        offset(
+            client
+                .request(9, &produce_request(9, "idem", id, 0, gap))
+                .await
+        )
+        .0,
+        45
+    );
+    let response = client.request(12, &fetch_request(12, "idem", id, 0)).await;
+    assert_eq!(response.responses[0].partitions[0].high_watermark, 3);
+    let transactional =
+        InitProducerIdRequest::default().with_transactional_id(Some(TransactionalId(s("tx"))));
+    assert_eq!(client.request(3, &transactional).await.error_code, 53);
+}
+
+#[tokio::test]
+async fn configs_describe_alter_incremental() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "conf", 1).await;
+    let describe = |keys: Option<Vec<StrBytes>>| {
+        DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("conf"))
+                .with_configuration_keys(keys),
+            DescribeConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(s("1")),
+        ])
+    };
+    for version in [1, 4] {
+        let response = client.request(version, &describe(None)).await;
+        let topic = &response.results[0];
+        assert_eq!(topic.error_code, 0);
+        let retention = topic
+            .configs
+            .iter()
+            .find(|c| c.name.as_str() == "retention.ms")
+            .unwrap();
+        assert_eq!(
+            (retention.value.as_deref(), retention.config_source),
+            (Some("3600000"), 1)
+        );
+        let cleanup = topic
+            .configs
+            .iter()
+            .find(|c| c.name.as_str() == "cleanup.policy")
+            .unwrap();
+        assert_eq!(
+            (cleanup.value.as_deref(), cleanup.config_source),
+            (Some("delete"), 5)
+        );
+        assert_eq!(response.results[1].error_code, 0);
+        assert!(response.results[1]
+            .configs
+            .iter()
+            .any(|c| c.name.as_str() == "num.partitions"));
+    }
+    let only = client
+        .request(4, &describe(Some(vec![s("segment.bytes")])))
+        .await;
+    assert_eq!(only.results[0].configs.len(), 1);
+
+    for version in [0, 2] {
+        let alter = AlterConfigsRequest::default().with_resources(vec![
+            kafka_protocol::messages::alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("conf"))
+                .with_configs(vec![
+                    kafka_protocol::messages::alter_configs_request::AlterableConfig::default()
+                        .with_name(s("cleanup.policy"))
+                        .with_value(Some(s("compact"))),
+                ]),
+        ]);
+        assert_eq!(
+            client.request(version, &alter).await.responses[0].error_code,
+            0
+        );
+    }
+    // AlterConfigs replaces: retention.ms is back to its default.
+    let response = client
+        .request(
+            4,
+            &describe(Some(vec![s("retention.ms"), s("cleanup.policy")])),
+        )
+        .await;
+    let values: Vec<_> = response.results[0]
+        .configs
+        .iter()
+        .map(|c| (c.name.to_string(), c.value.as_deref().map(String::from)))
+        .collect();
+    assert!(values.contains(&("retention.ms".into(), Some("604800000".into()))));
+    assert!(values.contains(&("cleanup.policy".into(), Some("compact".into()))));
+
+    for version in [0, 1] {
+        let ops = vec![
+            incremental::AlterableConfig::default()
+                .with_name(s("cleanup.policy"))
+                .with_config_operation(2)
+                .with_value(Some(s("delete"))),
+            incremental::AlterableConfig::default()
+                .with_name(s("retention.ms"))
+                .with_config_operation(0)
+                .with_value(Some(s("5000"))),
+        ];
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("conf"))
+                .with_configs(ops),
+        ]);
+        assert_eq!(
+            client.request(version, &request).await.responses[0].error_code,
+            0
+        );
+    }
+    let response = client
+        .request(4, &describe(Some(vec![s("cleanup.policy")])))
+        .await;
+    assert_eq!(
+        response.results[0].configs[0].value.as_deref(),
+        Some("compact,delete")
+    );
+    let bad = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s("conf"))
+            .with_configs(vec![incremental::AlterableConfig::default()
+                .with_name(s("retention.ms"))
+                .with_config_operation(0)
+                .with_value(Some(s("soon")))]),
+        incremental::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s("ghost"))
+            .with_configs(vec![]),
+        incremental::AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(s("1"))
+            .with_configs(vec![incremental::AlterableConfig::default()
+                .with_name(s("log.retention.ms"))
+                .with_config_operation(0)
+                .with_value(Some(s("1000")))]),
+    ]);
+    let codes: Vec<i16> = client
+        .request(1, &bad)
+        .await
+        .responses
+        .iter()
+        .map(|r| r.error_code)
+        .collect();
+    assert_eq!(codes, vec![40, 3, 0]);
+}
+
+#[tokio::test]
+async fn describe_cluster_lowest_and_highest() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    for version in [0, 2] {
+        let response = client
+            .request(
+                version,
+                &DescribeClusterRequest::default().with_endpoint_type(1),
+            )
+            .await;
+        assert_eq!(response.error_code, 0);
+        assert_eq!(response.brokers.len(), 1);
+        assert_eq!(response.brokers[0].port, broker.addr.port() as i32);
+        assert_eq!(response.cluster_id.len(), 22);
+    }
+}
+
+#[tokio::test]
+async fn restart_keeps_topics_configs_and_records() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "durable", 2).await;
+    let id = uuid::Uuid::nil();
+    for i in 0..20u8 {
+        let batch = record_batch(&[(Some(&[i][..]), Some(b"payload"))], None);
+        let response = client
+            .request(9, &produce_request(9, "durable", id, (i % 2) as i32, batch))
+            .await;
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    }
+    let before = client
+        .request(12, &MetadataRequest::default().with_topics(None))
+        .await;
+    drop(client);
+    let (dir, keep) = broker.stop().await;
+    let broker = TestBroker::start_in(dir).await;
+    let mut client = broker.client().await;
+    let after = client
+        .request(12, &MetadataRequest::default().with_topics(None))
+        .await;
+    assert_eq!(before.cluster_id, after.cluster_id);
+    assert_eq!(before.topics[0].topic_id, after.topics[0].topic_id);
+    let response = client
+        .request(12, &fetch_request(12, "durable", id, 0))
+        .await;
+    assert_eq!(response.responses[0].partitions[0].high_watermark, 10);
+    let response = client
+        .request(
+            4,
+            &DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("durable"))
+                    .with_configuration_keys(Some(vec![s("retention.ms")])),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        response.results[0].configs[0].value.as_deref(),
+        Some("3600000")
+    );
+    // New appends continue after the recovered offsets.
+    let batch = record_batch(&[(None, Some(b"after"))], None);
+    let response = client
+        .request(9, &produce_request(9, "durable", id, 0, batch))
+        .await;
+    assert_eq!(response.responses[0].partition_responses[0].base_offset, 10);
+    drop(keep);
+}
+
+#[tokio::test]
+async fn long_poll_waits_for_data() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "poll", 1).await;
+    let id = uuid::Uuid::nil();
+    let started = std::time::Instant::now();
+    let request = fetch_request(12, "poll", id, 0).with_max_wait_ms(300);
+    let response = client.request(12, &request).await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "waited for max_wait_ms"
+    );
+    assert!(response.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .unwrap()
+        .is_empty());
+    // A producer on another connection wakes the waiting fetch early.
+    let mut producer = broker.client().await;
+    let waiting = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let response = client
+            .request(
+                12,
+                &fetch_request(12, "poll", id, 0).with_max_wait_ms(10_000),
+            )
+            .await;
+        (started.elapsed(), response)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let batch = record_batch(&[(None, Some(b"wake"))], None);
+    producer
+        .request(9, &produce_request(9, "poll", id, 0, batch))
+        .await;
+    let (elapsed, response) = waiting.await.unwrap();
+    assert!(elapsed < std::time::Duration::from_secs(5));
+    assert!(!response.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .unwrap()
+        .is_empty());
+}
