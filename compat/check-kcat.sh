@@ -53,9 +53,10 @@ if grep -qi 'error\|failed' "$WORK/produce.err"; then
 fi
 
 log "consuming with kcat -C -o beginning -e"
-timeout 120 kcat -b "$BOOTSTRAP" -C -t "$TOPIC" -o beginning -e -q \
+# No -q: kcat's error messages go to consume.err and are shown on failure.
+timeout 120 kcat -b "$BOOTSTRAP" -C -t "$TOPIC" -o beginning -e \
     -f '%p\t%o\t%k\t%s\n' >"$WORK/output.txt" 2>"$WORK/consume.err" \
-    || { cat "$WORK/consume.err"; fail "kcat -C failed"; }
+    || { tail -n 30 "$WORK/consume.err"; fail "kcat -C failed"; }
 
 # Exact comparison in python: multiset of (key, value) equal to the input,
 # offsets dense from 0 per partition, production order kept per partition,
@@ -88,8 +89,8 @@ print(f"verified {len(got)} messages, per partition: {dict(sorted((p, len(r)) fo
 EOF
 
 log "targeted read: partition 0, offset 5, 3 messages"
-timeout 60 kcat -b "$BOOTSTRAP" -C -t "$TOPIC" -p 0 -o 5 -c 3 -e -q -f '%p\t%o\t%k\t%s\n' >"$WORK/slice.txt" \
-    || fail "kcat -C -p 0 -o 5 failed"
+timeout 60 kcat -b "$BOOTSTRAP" -C -t "$TOPIC" -p 0 -o 5 -c 3 -e -f '%p\t%o\t%k\t%s\n' \
+    >"$WORK/slice.txt" 2>"$WORK/slice.err" || { cat "$WORK/slice.err"; fail "kcat -C -p 0 -o 5 failed"; }
 expected="$(awk -F'\t' '$1 == 0 && $2 >= 5 && $2 < 8' "$WORK/output.txt")"
 [[ "$(cat "$WORK/slice.txt")" == "$expected" ]] || {
     echo "got:"; cat "$WORK/slice.txt"; echo "expected:"; echo "$expected"

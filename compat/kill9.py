@@ -9,11 +9,14 @@
       time passes between the acks and the crash. With K < N more records
       are queued / in flight at that moment; with K == N we flush first and
       kill right after the last ack. Every acknowledged record is written
-      to FILE as "partition<TAB>offset<TAB>key<TAB>value".
+      to FILE as "partition<TAB>offset<TAB>key<TAB>value". With
+      --killed-marker M: touch M after the kill and keep retrying for up to
+      60s (the shell restarts the broker meanwhile).
   kill9.py verify  BOOTSTRAP TOPIC PARTITIONS FILE...
       After the restart: every acknowledged record must be present at its
       acknowledged offset with the same key and value. Records that were
-      never acknowledged may or may not be there.
+      never acknowledged may or may not be there, but no value may appear
+      twice (the producer is idempotent).
 """
 
 import argparse
@@ -27,8 +30,11 @@ from kcompat import Acks, check, consume_all, create_topic, log, produce, produc
 def do_produce(a):
     acks = Acks()
     # Short message timeout: once the broker is dead the remaining records
-    # fail after ~8s instead of retrying for minutes.
-    p = producer(a.bootstrap, **{"linger.ms": 2, "message.timeout.ms": 8000, "request.timeout.ms": 5000})
+    # fail after ~8s instead of retrying for minutes -- unless the broker is
+    # coming back (--killed-marker), then they should be retried onto the
+    # restarted broker and deduplicated by the idempotent producer protocol.
+    timeout_ms = 60000 if a.killed_marker else 8000
+    p = producer(a.bootstrap, **{"linger.ms": 2, "message.timeout.ms": timeout_ms, "request.timeout.ms": 5000})
     killed_at = None
     produced = 0
     t0 = time.monotonic()
@@ -41,6 +47,8 @@ def do_produce(a):
             killed_at = (len(acks.ok), produced)
             log(f"SIGKILL broker pid {a.pid} after {len(acks.ok)} acks, "
                 f"{produced - len(acks.ok) - len(acks.errors)} records queued/in flight")
+            if a.killed_marker:
+                open(a.killed_marker, "w").close()  # tells check-kill9.sh to restart the broker
 
     while produced < a.count and killed_at is None:
         check(time.monotonic() < deadline, "produce phase took over 120s")
@@ -59,8 +67,9 @@ def do_produce(a):
         check(len(acks.ok) >= a.kill_after,
               f"only {len(acks.ok)} records acknowledged ({len(acks.errors)} errors: {acks.errors[:3]})")
         maybe_kill()
-    # Collect the outcome of everything still outstanding (errors expected).
-    p.flush(30)
+    # Collect the outcome of everything still outstanding (errors expected
+    # unless the broker is restarted meanwhile).
+    p.flush(timeout_ms / 1000 + 10)
     with open(a.acked, "w") as f:
         for part, off, key, value, _ in acks.ok:
             f.write(f"{part}\t{off}\t{key.decode()}\t{value.decode()}\n")
@@ -92,8 +101,16 @@ def do_verify(a):
         f"{len(missing)} of them missing, {extra} never-acknowledged records present, {dups} duplicate values")
     check(not missing, f"{len(missing)} acknowledged records lost or changed after kill -9; first: "
                        f"{missing[:5]} (partition, offset, key, value, found)")
+    # Every value is produced once; only retries can duplicate it, and the
+    # idempotent producer protocol must make the broker drop those.
     if dups:
-        log(f"WARN: {dups} duplicate values in the log (idempotent retries across the crash?)")
+        seen, first = set(), []
+        for part, msgs in sorted(got.items()):
+            for m in msgs:
+                if m.value() in seen and len(first) < 5:
+                    first.append((part, m.offset(), m.value()))
+                seen.add(m.value())
+        check(False, f"{dups} duplicate records despite enable.idempotence=true; first: {first}")
 
 
 def main():
@@ -111,6 +128,7 @@ def main():
     pr.add_argument("--count", type=int, required=True)
     pr.add_argument("--kill-after", type=int, required=True)
     pr.add_argument("--acked", required=True)
+    pr.add_argument("--killed-marker", help="touch this file right after the SIGKILL and keep retrying")
     v = sub.add_parser("verify")
     v.add_argument("bootstrap")
     v.add_argument("topic")
