@@ -20,6 +20,7 @@
 """
 
 import argparse
+import logging
 import os
 import signal
 import time
@@ -34,7 +35,14 @@ def do_produce(a):
     # coming back (--killed-marker), then they should be retried onto the
     # restarted broker and deduplicated by the idempotent producer protocol.
     timeout_ms = 60000 if a.killed_marker else 8000
-    p = producer(a.bootstrap, **{"linger.ms": 2, "message.timeout.ms": timeout_ms, "request.timeout.ms": 5000})
+    # librdkafka logs dozens of expected "connection refused" lines while the
+    # broker is down: send them to a file in the work dir instead of stderr.
+    client_log = logging.getLogger(f"librdkafka-round{a.round}")
+    client_log.addHandler(logging.FileHandler(os.path.join(os.environ.get("WORK", "."),
+                                                           f"kill9-client-round{a.round}.log")))
+    client_log.propagate = False
+    p = producer(a.bootstrap, **{"linger.ms": 2, "message.timeout.ms": timeout_ms, "request.timeout.ms": 5000,
+                                 "logger": client_log})
     killed_at = None
     produced = 0
     t0 = time.monotonic()
