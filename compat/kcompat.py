@@ -115,6 +115,7 @@ class Acks:
 
     def __init__(self):
         self.ok = []  # (partition, offset, key, value, headers)
+        self.ok_times = []  # wall-clock time each ack was seen
         self.errors = []
 
     def __call__(self, err, msg):
@@ -122,6 +123,7 @@ class Acks:
             self.errors.append((err, msg.key(), msg.value()))
         else:
             self.ok.append((msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers()))
+            self.ok_times.append(time.time())
 
 
 def produce(p, topic, key, value, acks, headers=None, partition=None):

@@ -48,40 +48,49 @@ def do_produce(a):
     t0 = time.monotonic()
     deadline = t0 + 120
 
-    def maybe_kill():
-        nonlocal killed_at
-        if killed_at is None and len(acks.ok) >= a.kill_after:
-            os.kill(a.pid, signal.SIGKILL)
-            killed_at = (len(acks.ok), produced)
-            log(f"SIGKILL broker pid {a.pid} after {len(acks.ok)} acks, "
-                f"{produced - len(acks.ok) - len(acks.errors)} records queued/in flight")
-            if a.killed_marker:
-                open(a.killed_marker, "w").close()  # tells check-kill9.sh to restart the broker
+    def outstanding():
+        return produced - len(acks.ok) - len(acks.errors)
 
-    while produced < a.count and killed_at is None:
+    def kill():
+        nonlocal killed_at
+        os.kill(a.pid, signal.SIGKILL)
+        killed_at = len(acks.ok)
+        log(f"SIGKILL broker pid {a.pid} after {len(acks.ok)} acks, {outstanding()} records queued/in flight")
+        if a.killed_marker:
+            open(a.killed_marker, "w").close()  # tells check-kill9.sh to restart the broker
+
+    # Keep producing after the kill too: those records are queued while the
+    # broker is down (time out in round 2, retried after restart in round 3).
+    # Kill only while plenty of records are outstanding, so some produce
+    # requests are really in flight at that moment.
+    while produced < a.count:
         check(time.monotonic() < deadline, "produce phase took over 120s")
         i = produced
         produce(p, a.topic, f"k{i % 31}".encode(), f"r{a.round}-{i:06d}".encode(), acks)
         produced += 1
         p.poll(0)
-        if a.kill_after < a.count:
-            maybe_kill()
+        if killed_at is None and a.kill_after < a.count and len(acks.ok) >= a.kill_after and outstanding() >= 500:
+            kill()
     if killed_at is None:
-        # Either kill_after == count (kill right after the last ack), or the
-        # acks didn't arrive fast enough during the loop: wait for them.
-        while len(acks.ok) + len(acks.errors) < produced and len(acks.ok) < a.kill_after:
+        # kill_after == count (kill right after the last ack), or the acks
+        # outran us: wait for enough acks, then kill.
+        while len(acks.ok) < a.kill_after and outstanding() > 0:
             check(time.monotonic() < deadline, f"only {len(acks.ok)} acks of {produced} after 120s")
             p.poll(0.001)
         check(len(acks.ok) >= a.kill_after,
               f"only {len(acks.ok)} records acknowledged ({len(acks.errors)} errors: {acks.errors[:3]})")
-        maybe_kill()
+        kill()
     # Collect the outcome of everything still outstanding (errors expected
     # unless the broker is restarted meanwhile).
     p.flush(timeout_ms / 1000 + 10)
+    if a.killed_marker and os.path.exists(a.killed_marker + ".restarted"):
+        restarted = os.stat(a.killed_marker + ".restarted").st_mtime
+        log(f"{sum(t >= restarted for t in acks.ok_times)} acks arrived after the broker restart")
     with open(a.acked, "w") as f:
         for part, off, key, value, _ in acks.ok:
             f.write(f"{part}\t{off}\t{key.decode()}\t{value.decode()}\n")
-    log(f"round {a.round}: produced {produced}, acknowledged {len(acks.ok)}, failed {len(acks.errors)} "
+    log(f"round {a.round}: produced {produced}, acknowledged {len(acks.ok)}, failed {len(acks.errors)}, "
+        f"undecided {outstanding()} "
         f"(first error: {acks.errors[0][0] if acks.errors else None}) in {time.monotonic() - t0:.1f}s")
 
 
