@@ -114,15 +114,17 @@ def bench(bootstrap, n, size=1024):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bootstrap")
-    ap.add_argument("--records", type=int, default=10000)
+    ap.add_argument("--records", type=int, default=10000, help="0 to skip the correctness part")
     ap.add_argument("--bench-records", type=int, default=50000, help="0 to skip the benchmark")
+    ap.add_argument("--bench-size", type=int, default=1024)
     args = ap.parse_args()
 
     def body():
         log(f"confluent-kafka {confluent_kafka.version()}, librdkafka {confluent_kafka.libversion()[0]}")
-        correctness(args.bootstrap, args.records)
+        if args.records:
+            correctness(args.bootstrap, args.records)
         if args.bench_records:
-            bench(args.bootstrap, args.bench_records)
+            bench(args.bootstrap, args.bench_records, args.bench_size)
 
     run_main("check-confluent-kafka", body)
 
