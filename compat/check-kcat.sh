@@ -5,7 +5,7 @@
 #   - 10,000 keyed messages produced with kcat -P (acks=all)
 #   - consumed with kcat -C -o beginning -e; count and content must match
 #     exactly, per-partition order must follow production order
-#   - a partition/offset-targeted read (-p 0 -o 5 -c 3) returns the right records
+#   - targeted reads (-p 0 -o 5 -c 3, and -p 1 -o -5) return the right records
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -95,6 +95,15 @@ expected="$(awk -F'\t' '$1 == 0 && $2 >= 5 && $2 < 8' "$WORK/output.txt")"
 [[ "$(cat "$WORK/slice.txt")" == "$expected" ]] || {
     echo "got:"; cat "$WORK/slice.txt"; echo "expected:"; echo "$expected"
     fail "partition 0 offsets 5..7 differ"
+}
+
+log "relative read: partition 1, last 5 messages (-o -5)"
+timeout 60 kcat -b "$BOOTSTRAP" -C -t "$TOPIC" -p 1 -o -5 -e -f '%p\t%o\t%k\t%s\n' \
+    >"$WORK/tail.txt" 2>"$WORK/tail.err" || { cat "$WORK/tail.err"; fail "kcat -C -p 1 -o -5 failed"; }
+expected="$(awk -F'\t' '$1 == 1' "$WORK/output.txt" | tail -n 5)"
+[[ "$(cat "$WORK/tail.txt")" == "$expected" ]] || {
+    echo "got:"; cat "$WORK/tail.txt"; echo "expected:"; echo "$expected"
+    fail "last 5 messages of partition 1 differ"
 }
 
 log "PASS"

@@ -31,6 +31,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * compression codec (gzip, snappy, lz4, zstd), then read everything back with
  * a group-less KafkaConsumer (assign + seekToBeginning) and compare exactly:
  * per-partition order and offsets, keys, values, headers, timestamps, nulls.
+ * Then: seek to the middle, offsetsForTimes, out-of-range reset to earliest,
+ * and records larger than the consumer's fetch size limits.
  *
  * Usage: ProduceConsumeCheck BOOTSTRAP [TOTAL_RECORDS=10000]
  */
@@ -162,7 +164,98 @@ public class ProduceConsumeCheck {
                 }
             }
             Util.info("seek(middle) re-read verified");
+
+            // 3) offsetsForTimes (ListOffsets by timestamp): timestamps grow
+            // with the record number, so within a partition the answer is the
+            // first offset whose timestamp is >= the query.
+            Map<TopicPartition, Long> query = new HashMap<>();
+            Map<TopicPartition, Long> want = new HashMap<>();
+            for (TopicPartition tp : tps) {
+                TreeMap<Long, Sent> recs = expected.get(tp);
+                if (recs == null || recs.isEmpty()) {
+                    continue;
+                }
+                Sent s = recs.get((long) recs.size() / 3);
+                query.put(tp, s.timestamp());
+                want.put(tp, (long) recs.size() / 3);
+            }
+            var found = consumer.offsetsForTimes(query, Duration.ofSeconds(30));
+            for (TopicPartition tp : query.keySet()) {
+                var o = found.get(tp);
+                Util.check(o != null && o.offset() == want.get(tp) && o.timestamp() == query.get(tp),
+                        "%s: offsetsForTimes(%d) = %s, expected offset %d", tp, query.get(tp), o, want.get(tp));
+            }
+            Util.info("offsetsForTimes verified on %d partitions", query.size());
+
+            // 4) out of range: seek past the end; with auto.offset.reset=earliest
+            // the broker's OFFSET_OUT_OF_RANGE must send the consumer back to 0.
+            TopicPartition tp0 = tps.get(0);
+            consumer.assign(List.of(tp0));
+            consumer.seek(tp0, end.get(tp0) + 1000);
+            ConsumerRecord<byte[], byte[]> first = null;
+            long deadline = System.currentTimeMillis() + 30_000;
+            while (first == null) {
+                Util.check(System.currentTimeMillis() < deadline,
+                        "%s: no records 30s after seeking past the end (position %d)", tp0, consumer.position(tp0));
+                var recs = consumer.poll(Duration.ofMillis(500)).records(tp0);
+                if (!recs.isEmpty()) {
+                    first = recs.get(0);
+                }
+            }
+            Util.check(first.offset() == 0, "%s: after out-of-range reset got offset %d, expected 0", tp0,
+                    first.offset());
+            Util.info("out-of-range seek reset to earliest verified");
         }
+
+        largeRecords(bootstrap, suffix);
+    }
+
+    /**
+     * Records bigger than the consumer's max.partition.fetch.bytes (64 KiB
+     * here): the broker must still return the first batch whole (KIP-74).
+     */
+    static void largeRecords(String bootstrap, String suffix) throws Exception {
+        String topic = "pc-large-" + suffix;
+        try (Admin admin = Util.admin(bootstrap)) {
+            Util.createTopic(admin, topic, 1, null);
+        }
+        java.util.Random rnd = new java.util.Random(7);
+        List<byte[]> values = new ArrayList<>();
+        for (int size : new int[] {300_000, 700_000, 10, 900_000}) {
+            byte[] v = new byte[size];
+            rnd.nextBytes(v);
+            values.add(v);
+        }
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.LINGER_MS_CONFIG, 0);
+        try (KafkaProducer<byte[], byte[]> producer =
+                     new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+            for (byte[] v : values) {
+                producer.send(new ProducerRecord<>(topic, 0, null, v)).get();
+            }
+        }
+        Properties c = new Properties();
+        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        c.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 64 * 1024);
+        c.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, 64 * 1024);
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                     new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer.assign(List.of(tp));
+            consumer.seekToBeginning(List.of(tp));
+            var got = readUntil(consumer, Map.of(tp, (long) values.size()), 60_000).getOrDefault(tp, List.of());
+            Util.check(got.size() == values.size(), "%s: consumed %d large records, expected %d", tp, got.size(),
+                    values.size());
+            for (int i = 0; i < values.size(); i++) {
+                Util.check(got.get(i).offset() == i && Arrays.equals(got.get(i).value(), values.get(i)),
+                        "%s: large record %d differs (offset %d, %d bytes, expected %d bytes)", tp, i,
+                        got.get(i).offset(), got.get(i).value() == null ? -1 : got.get(i).value().length,
+                        values.get(i).length);
+            }
+        }
+        Util.info("large records (300 KB, 700 KB, 900 KB) past a 64 KiB fetch limit verified");
     }
 
     static String topic(String codec, String suffix) {
