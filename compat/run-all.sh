@@ -6,12 +6,12 @@
 #   compat/run-all.sh                 # all checks
 #   compat/run-all.sh kcat kill9      # only check-kcat.sh and check-kill9.sh
 #
-# Env: CHECK_TIMEOUT (seconds per check, default 600), SKIP_INSTALL=1 to skip
+# Env: CHECK_TIMEOUT (seconds per check, default 300), SKIP_INSTALL=1 to skip
 # scripts/install-test-deps (it is idempotent and quick when warm).
 set -uo pipefail
 
 COMPAT_DIR="$(cd "$(dirname "$0")" && pwd)"
-CHECK_TIMEOUT="${CHECK_TIMEOUT:-600}"
+CHECK_TIMEOUT="${CHECK_TIMEOUT:-300}"
 
 if [[ "${SKIP_INSTALL:-0}" != 1 ]]; then
     "$COMPAT_DIR/../scripts/install-test-deps" || { echo "install-test-deps failed" >&2; exit 1; }
