@@ -129,6 +129,7 @@ stop_broker() {
         # client checks are about: make it loud without failing the check.
         log "WARN: broker exited with status $BROKER_EXIT_STATUS after SIGTERM (log: $BROKER_LOG)"
         tail -n 15 "$BROKER_LOG" >&2
+        KEEP_WORK=1 # keep the evidence
     fi
 }
 
