@@ -32,8 +32,9 @@ rc=0
 promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool.out" 2>&1 || rc=$?
 case $rc in
 0) log "promtool: clean" ;;
-3) log "WARN promtool lint findings (not fatal):"; sed 's/^/    /' "$WORK/promtool.out" | head -20 ;;
+3) warn "promtool lint: $(wc -l <"$WORK/promtool.out") findings, e.g. $(head -n 1 "$WORK/promtool.out")"
+   sed 's/^/    /' "$WORK/promtool.out" | head -20 ;;
 *) cat "$WORK/promtool.out"; fail "promtool could not parse /metrics (exit $rc)" ;;
 esac
-grep -q "topic=\"$TOPIC\"" "$WORK/metrics.txt" || log "WARN: no metric carries topic=\"$TOPIC\""
+grep -q "topic=\"$TOPIC\"" "$WORK/metrics.txt" || warn "no metric carries topic=\"$TOPIC\""
 log "PASS"

@@ -39,6 +39,11 @@ BROKER_LOG="$WORK/broker.log"
 
 log()  { echo "[$CHECK_NAME $(date +%H:%M:%S)] $*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
+# Non-fatal finding: printed, and collected by run-all.sh for its summary.
+warn() {
+    log "WARN: $*"
+    [[ -z "${COMPAT_WARN_FILE:-}" ]] || echo "$*" >>"$COMPAT_WARN_FILE"
+}
 
 # A free loopback port: bind to port 0 and let the kernel pick. There is a
 # tiny race between closing and the broker binding, acceptable for tests.
@@ -122,12 +127,12 @@ stop_broker() {
     broker_alive || { BROKER_PID=""; return 0; }
     kill -TERM "$BROKER_PID" 2>/dev/null || true
     if ! wait_broker_exit 15; then
-        log "WARN: broker did not exit 15s after SIGTERM; sending SIGKILL"
+        warn "broker did not exit 15s after SIGTERM; sending SIGKILL"
         kill9_broker
     elif ((BROKER_EXIT_STATUS != 0)); then
         # A crash during graceful shutdown is a broker bug, but not what the
         # client checks are about: make it loud without failing the check.
-        log "WARN: broker exited with status $BROKER_EXIT_STATUS after SIGTERM (log: $BROKER_LOG)"
+        warn "broker exited with status $BROKER_EXIT_STATUS after SIGTERM (log: $BROKER_LOG)"
         tail -n 15 "$BROKER_LOG" >&2
         KEEP_WORK=1 # keep the evidence
     fi

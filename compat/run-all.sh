@@ -36,16 +36,22 @@ for c in "${checks[@]}"; do
     # timeout runs the check in its own process group and signals the whole
     # group, so a hung client can't outlive the limit; the check's EXIT trap
     # still stops its broker.
-    timeout --kill-after=20 "$CHECK_TIMEOUT" bash "$c"
+    warn_file="$(mktemp)"
+    COMPAT_WARN_FILE="$warn_file" timeout --kill-after=20 "$CHECK_TIMEOUT" bash "$c"
     rc=$?
     secs=$((SECONDS - start))
+    warns=""
+    if [[ -s "$warn_file" ]]; then
+        warns=", $(wc -l <"$warn_file") warning(s): $(head -n 1 "$warn_file")"
+    fi
+    rm -f "$warn_file"
     if ((rc == 0)); then
         passed=$((passed + 1))
-        results+=("PASS  $name (${secs}s)")
+        results+=("PASS  $name (${secs}s$warns)")
     else
         failed=$((failed + 1))
         [[ $rc == 124 ]] && why="timeout after ${CHECK_TIMEOUT}s" || why="exit $rc"
-        results+=("FAIL  $name (${secs}s, $why)")
+        results+=("FAIL  $name (${secs}s, $why$warns)")
     fi
 done
 
