@@ -24,6 +24,11 @@ from kcompat import Acks, check, consume_all, create_topic, log, produce, produc
 PARTITIONS = 3
 
 
+def client_versions():
+    v = confluent_kafka.version()  # a str in 2.x, a (str, int) tuple in 1.x
+    return f"confluent-kafka {v[0] if isinstance(v, tuple) else v}, librdkafka {confluent_kafka.libversion()[0]}"
+
+
 def headers_for(i):
     """Every 10th record carries headers (incl. an empty value); delivery
     reports don't echo headers, so the expectation is recomputed from i."""
@@ -105,7 +110,7 @@ def bench(bootstrap, n, size=1024):
     total = sum(len(v) for v in got.values())
     check(total == n, f"bench consume: got {total} of {n}")
     mb = n * size / 1e6
-    log(f"BENCH confluent-kafka {confluent_kafka.version()} (librdkafka {confluent_kafka.libversion()[0]}): "
+    log(f"BENCH {client_versions()}: "
         f"{n} x {size} B, 3 partitions, idempotent acks=all: "
         f"produce {mb / dt_p:.1f} MB/s ({n / dt_p:.0f} msg/s, {dt_p:.2f}s), "
         f"consume {mb / dt_c:.1f} MB/s ({n / dt_c:.0f} msg/s, {dt_c:.2f}s)")
@@ -120,7 +125,7 @@ def main():
     args = ap.parse_args()
 
     def body():
-        log(f"confluent-kafka {confluent_kafka.version()}, librdkafka {confluent_kafka.libversion()[0]}")
+        log(client_versions())
         if args.records:
             correctness(args.bootstrap, args.records)
         if args.bench_records:
