@@ -32,7 +32,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * a group-less KafkaConsumer (assign + seekToBeginning) and compare exactly:
  * per-partition order and offsets, keys, values, headers, timestamps, nulls.
  * Then: seek to the middle, offsetsForTimes, out-of-range reset to earliest,
- * and records larger than the consumer's fetch size limits.
+ * records larger than the consumer's fetch size limits, and acks=0 / acks=1.
  *
  * Usage: ProduceConsumeCheck BOOTSTRAP [TOTAL_RECORDS=10000]
  */
@@ -208,6 +208,60 @@ public class ProduceConsumeCheck {
         }
 
         largeRecords(bootstrap, suffix);
+        acksModes(bootstrap, suffix);
+    }
+
+    /**
+     * Non-default acks: acks=0 (the broker must NOT answer: a stray response
+     * breaks the client's connection and loses records) and acks=1, both
+     * without idempotence, on one topic; then everything must be there once.
+     */
+    static void acksModes(String bootstrap, String suffix) throws Exception {
+        String topic = "pc-acks-" + suffix;
+        try (Admin admin = Util.admin(bootstrap)) {
+            Util.createTopic(admin, topic, 1, null);
+        }
+        int n = 1000;
+        List<String> sent = new ArrayList<>();
+        for (String acks : new String[] {"0", "1"}) {
+            Properties p = new Properties();
+            p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.put(ProducerConfig.ACKS_CONFIG, acks);
+            p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false);
+            p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 1); // keep order
+            p.put(ProducerConfig.LINGER_MS_CONFIG, 1);
+            p.put(ProducerConfig.BATCH_SIZE_CONFIG, 2048); // many small requests
+            try (KafkaProducer<byte[], byte[]> producer =
+                         new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+                List<Future<RecordMetadata>> fs = new ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    String v = "acks" + acks + "-" + i;
+                    sent.add(v);
+                    fs.add(producer.send(new ProducerRecord<>(topic, 0, null, v.getBytes(StandardCharsets.UTF_8))));
+                }
+                producer.flush();
+                for (Future<RecordMetadata> f : fs) {
+                    f.get(); // acks=0 completes without an offset; an error still surfaces here
+                }
+            }
+        }
+        Properties c = new Properties();
+        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                     new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer.assign(List.of(tp));
+            long end = consumer.endOffsets(List.of(tp), Duration.ofSeconds(30)).get(tp);
+            Util.check(end == sent.size(), "%s: end offset %d after %d acks=0 + %d acks=1 records", tp, end, n, n);
+            consumer.seekToBeginning(List.of(tp));
+            var got = readUntil(consumer, Map.of(tp, end), 60_000).getOrDefault(tp, List.of());
+            for (int i = 0; i < sent.size(); i++) {
+                String v = new String(got.get(i).value(), StandardCharsets.UTF_8);
+                Util.check(v.equals(sent.get(i)), "%s@%d: %s, expected %s", tp, i, v, sent.get(i));
+            }
+        }
+        Util.info("acks=0 and acks=1 (non-idempotent) producers verified");
     }
 
     /**
