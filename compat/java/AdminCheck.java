@@ -86,12 +86,37 @@ public class AdminCheck {
                 Config cfg = admin.describeConfigs(List.of(res)).all().get(30, SECONDS).get(res);
                 ConfigEntry e = cfg.get("retention.ms");
                 if (e == null || !"3600000".equals(e.value())) {
-                    Util.info("WARN describeConfigs: retention.ms=%s, expected 3600000", e);
+                    Util.warn("describeConfigs: retention.ms=%s, expected 3600000", e);
                 } else {
                     Util.info("describeConfigs: retention.ms=%s", e.value());
                 }
             } catch (Exception e) {
-                Util.info("WARN describeConfigs failed: %s", e);
+                Util.warn("describeConfigs failed: %s", e);
+            }
+
+            // --- invalid requests must be refused with the right error
+            expectCreateError(admin, new NewTopic("bad name!" + suffix, 1, (short) 1),
+                    org.apache.kafka.common.errors.InvalidTopicException.class, true);
+            expectCreateError(admin, new NewTopic("admin-check-zero-" + suffix, 0, (short) 1),
+                    org.apache.kafka.common.errors.InvalidPartitionsException.class, true);
+            expectCreateError(admin, new NewTopic("admin-check-rf-" + suffix, 1, (short) 3),
+                    org.apache.kafka.common.errors.InvalidReplicationFactorException.class, true);
+            expectCreateError(admin, new NewTopic("admin-check-cfg-" + suffix, 1, (short) 1)
+                            .configs(Map.of("cleanup.policy", "bogus")),
+                    org.apache.kafka.common.errors.InvalidConfigurationException.class, false);
+
+            // --- optional: add partitions (soft, CreatePartitions may not exist yet)
+            try {
+                admin.createPartitions(Map.of(b, org.apache.kafka.clients.admin.NewPartitions.increaseTo(2)))
+                        .all().get(30, SECONDS);
+                int n = admin.describeTopics(List.of(b)).allTopicNames().get(30, SECONDS).get(b).partitions().size();
+                if (n != 2) {
+                    Util.warn("createPartitions(%s -> 2) succeeded but describe shows %d partitions", b, n);
+                } else {
+                    Util.info("createPartitions: %s now has 2 partitions", b);
+                }
+            } catch (ExecutionException e) {
+                Util.warn("createPartitions not supported: %s", e.getCause());
             }
 
             // --- delete, then the topics must disappear from list and describe
@@ -117,6 +142,32 @@ public class AdminCheck {
         }
     }
 
+    /** createTopics must fail with `want`; a mismatch fails the check if strict, else warns. */
+    static void expectCreateError(Admin admin, NewTopic t, Class<? extends Throwable> want, boolean strict)
+            throws Exception {
+        String what = String.format("createTopics(%s, partitions=%d, rf=%d, configs=%s)", t.name(), t.numPartitions(),
+                t.replicationFactor(), t.configs());
+        Throwable got = null;
+        try {
+            admin.createTopics(List.of(t)).all().get(30, SECONDS);
+        } catch (ExecutionException e) {
+            got = e.getCause();
+        }
+        if (got != null && want.isInstance(got)) {
+            Util.info("%s -> %s as expected", what, want.getSimpleName());
+            return;
+        }
+        String msg = String.format("%s: expected %s, got %s", what, want.getSimpleName(),
+                got == null ? "success" : got.toString());
+        if (strict) {
+            throw new AssertionError(msg);
+        }
+        Util.warn("%s", msg);
+        if (got == null) {
+            admin.deleteTopics(List.of(t.name())).all().get(30, SECONDS);
+        }
+    }
+
     static void checkDescription(TopicDescription d, String name, int partitions) {
         Util.check(d != null, "describeTopics: no description for %s", name);
         Util.info("describeTopics: %s", d);
@@ -125,7 +176,7 @@ public class AdminCheck {
         Util.check(d.partitions().size() == partitions, "%s: %d partitions, expected %d", name,
                 d.partitions().size(), partitions);
         if (d.topicId() == null || d.topicId().equals(org.apache.kafka.common.Uuid.ZERO_UUID)) {
-            Util.info("WARN %s: topicId is zero/null", name);
+            Util.warn("%s: topicId is zero/null", name);
         }
         for (int i = 0; i < partitions; i++) {
             TopicPartitionInfo p = d.partitions().get(i);

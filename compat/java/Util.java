@@ -21,6 +21,21 @@ final class Util {
         System.out.flush();
     }
 
+    /** Non-fatal finding: printed, and collected by run-all.sh (COMPAT_WARN_FILE) for its summary. */
+    static void warn(String fmt, Object... args) {
+        String msg = String.format(fmt, args);
+        System.out.println("WARN " + msg);
+        String file = System.getenv("COMPAT_WARN_FILE");
+        if (file != null && !file.isEmpty()) {
+            try {
+                java.nio.file.Files.writeString(java.nio.file.Path.of(file), msg + System.lineSeparator(),
+                        java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+            } catch (java.io.IOException e) {
+                System.out.println("WARN could not write " + file + ": " + e);
+            }
+        }
+    }
+
     static Admin admin(String bootstrap) {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
