@@ -74,9 +74,11 @@ fn fetch_request(version: i16, topic: &str, topic_id: uuid::Uuid, offset: i64) -
 }
 
 async fn topic_id(client: &mut RawClient, topic: &str) -> uuid::Uuid {
-    let request = MetadataRequest::default().with_topics(Some(vec![
-        MetadataRequestTopic::default().with_name(Some(name(topic))),
-    ]));
+    let request = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name(topic)))
+        ]));
     let response = client.request(12, &request).await;
     response.topics[0].topic_id
 }
@@ -368,14 +370,17 @@ async fn idempotent_producer_dedups_and_detects_gaps() {
     let low = client
         .request(
             0,
-            &InitProducerIdRequest::default().with_transaction_timeout_ms(60000),
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60000),
         )
         .await;
     assert_eq!(low.error_code, 0);
     let init = client
         .request(
-            6,
+            5,
             &InitProducerIdRequest::default()
+                .with_transactional_id(None)
                 .with_transaction_timeout_ms(60000)
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),

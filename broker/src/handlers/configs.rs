@@ -46,7 +46,9 @@ pub fn describe(
                 resource
                     .configuration_keys
                     .as_ref()
-                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+                    // Null asks for every key; so does an empty list, which the Admin client
+                    // never means as "none".
+                    .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
             };
             let entries = match resource.resource_type {
                 RESOURCE_TOPIC => topic_entries(&image, resource.resource_name.as_str()),

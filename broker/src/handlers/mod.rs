@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Message;
 
 use crate::config::Config;
 use crate::metadata::{Metadata, TopicMeta};
@@ -37,27 +38,65 @@ pub struct ApiSpec {
     pub max: i16,
 }
 
-const fn api(key: ApiKey, min: i16, max: i16) -> ApiSpec {
-    ApiSpec { key, min, max }
+/// The versions both the request and the response codec handle.
+macro_rules! api {
+    ($key:ident, $request:ty, $response:ty) => {{
+        let (request, response) = (
+            <$request as Message>::VERSIONS,
+            <$response as Message>::VERSIONS,
+        );
+        ApiSpec {
+            key: ApiKey::$key,
+            min: if request.min > response.min {
+                request.min
+            } else {
+                response.min
+            },
+            max: if request.max < response.max {
+                request.max
+            } else {
+                response.max
+            },
+        }
+    }};
 }
 
-/// Every API this broker serves, with the versions it handles. Minimums are the lowest the
-/// codec supports, which keeps the low versions older librdkafka probes for (Produce 3,
-/// Fetch 4, ListOffsets 1, Metadata 0).
+/// Every API this broker serves, with every version its codec handles. The minimums keep the
+/// low versions older librdkafka probes for (Produce 3, Fetch 4, ListOffsets 1, Metadata 0).
 pub const SUPPORTED: &[ApiSpec] = &[
-    api(ApiKey::Produce, 3, 13),
-    api(ApiKey::Fetch, 4, 18),
-    api(ApiKey::ListOffsets, 1, 10),
-    api(ApiKey::Metadata, 0, 13),
-    api(ApiKey::ApiVersions, 0, 4),
-    api(ApiKey::CreateTopics, 2, 7),
-    api(ApiKey::DeleteTopics, 1, 6),
-    api(ApiKey::InitProducerId, 0, 6),
-    api(ApiKey::DescribeConfigs, 1, 4),
-    api(ApiKey::AlterConfigs, 0, 2),
-    api(ApiKey::CreatePartitions, 0, 3),
-    api(ApiKey::IncrementalAlterConfigs, 0, 1),
-    api(ApiKey::DescribeCluster, 0, 2),
+    api!(Produce, ProduceRequest, ProduceResponse),
+    api!(Fetch, FetchRequest, FetchResponse),
+    api!(ListOffsets, ListOffsetsRequest, ListOffsetsResponse),
+    api!(Metadata, MetadataRequest, MetadataResponse),
+    api!(ApiVersions, ApiVersionsRequest, ApiVersionsResponse),
+    api!(CreateTopics, CreateTopicsRequest, CreateTopicsResponse),
+    api!(DeleteTopics, DeleteTopicsRequest, DeleteTopicsResponse),
+    api!(
+        InitProducerId,
+        InitProducerIdRequest,
+        InitProducerIdResponse
+    ),
+    api!(
+        DescribeConfigs,
+        DescribeConfigsRequest,
+        DescribeConfigsResponse
+    ),
+    api!(AlterConfigs, AlterConfigsRequest, AlterConfigsResponse),
+    api!(
+        CreatePartitions,
+        CreatePartitionsRequest,
+        CreatePartitionsResponse
+    ),
+    api!(
+        IncrementalAlterConfigs,
+        IncrementalAlterConfigsRequest,
+        IncrementalAlterConfigsResponse
+    ),
+    api!(
+        DescribeCluster,
+        DescribeClusterRequest,
+        DescribeClusterResponse
+    ),
 ];
 
 pub fn supported(key: ApiKey) -> Option<ApiSpec> {

@@ -320,7 +320,8 @@ pub async fn create_partitions(
                     topic.count
                 ),
             )),
-            Some(existing) => match &topic.assignments {
+            // Null and an empty list both mean "let the broker place them".
+            Some(existing) => match topic.assignments.as_ref().filter(|a| !a.is_empty()) {
                 Some(assignments)
                     if assignments.len() as i32
                         != topic.count - existing.partitions.len() as i32 =>

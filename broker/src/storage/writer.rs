@@ -21,16 +21,16 @@ struct WriteRequest {
 /// Upper bound on batches merged into one sync, so one slow group cannot starve the next.
 const GROUP_BATCHES_MAX: usize = 4096;
 
-#[derive(Clone)]
 pub struct Writer {
-    sender: mpsc::Sender<WriteRequest>,
+    sender: Option<mpsc::Sender<WriteRequest>>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Writer {
     pub fn start(db: Arc<DB>, policy: FlushPolicy, flush_interval_ms: u64) -> Writer {
         let (sender, receiver) = mpsc::channel::<WriteRequest>();
         let loop_db = db.clone();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("storage-writer".into())
             .spawn(move || write_loop(loop_db, receiver, policy))
             .expect("spawning the storage writer thread");
@@ -47,12 +47,19 @@ impl Writer {
                 })
                 .expect("spawning the WAL sync thread");
         }
-        Writer { sender }
+        Writer {
+            sender: Some(sender),
+            thread: Some(thread),
+        }
     }
 
     /// Queue a batch; `done` runs once it is durable under the flush policy.
     pub fn submit(&self, batch: WriteBatch, done: Completion) {
-        if let Err(mpsc::SendError(request)) = self.sender.send(WriteRequest { batch, done }) {
+        let request = WriteRequest { batch, done };
+        let Some(sender) = &self.sender else {
+            return (request.done)(Err("storage writer stopped".into()));
+        };
+        if let Err(mpsc::SendError(request)) = sender.send(request) {
             (request.done)(Err("storage writer stopped".into()));
         }
     }
@@ -68,6 +75,19 @@ impl Writer {
         );
         rx.await
             .unwrap_or_else(|_| Err("storage writer dropped a request".into()))
+    }
+}
+
+impl Drop for Writer {
+    /// Finishes queued writes and joins the thread, so RocksDB is closed before the process
+    /// exits (RocksDB aborts if its threads are still running during exit).
+    fn drop(&mut self) {
+        drop(self.sender.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.thread().id() != thread::current().id() {
+                let _ = thread.join();
+            }
+        }
     }
 }
 
