@@ -18,6 +18,7 @@ pub struct Node {
     pub ctx: Arc<Ctx>,
     pub local_addr: SocketAddr,
     listener: TcpListener,
+    store: Arc<Store>,
 }
 
 impl Node {
@@ -40,7 +41,7 @@ impl Node {
             config.flush_interval_ms,
         )?);
         let metadata = Metadata::open(config.node_id, advertised.clone(), store.clone()).await?;
-        let replicas = Arc::new(Replicas::new(config.node_id, advertised, store));
+        let replicas = Arc::new(Replicas::new(config.node_id, advertised, store.clone()));
         let image = metadata.current();
         replicas.remove_orphans(&image).await?;
         replicas.reconcile(&image).await?;
@@ -60,6 +61,7 @@ impl Node {
             ctx,
             local_addr,
             listener,
+            store,
         })
     }
 
@@ -69,6 +71,12 @@ impl Node {
         crate::server::listener::run(self.listener, self.ctx.clone(), shutdown).await;
         self.ctx.replicas.shutdown().await;
         self.ctx.metadata.shutdown().await;
+        // RocksDB aborts the process if its background threads still run while it exits, and
+        // tasks still holding the store may outlive this function; stop that work now.
+        if let Err(error) = self.store.db.flush_wal(true) {
+            tracing::error!(%error, "final WAL sync");
+        }
+        self.store.db.cancel_all_background_work(true);
         tracing::info!("stopped");
     }
 }
