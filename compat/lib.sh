@@ -145,9 +145,16 @@ kill9_broker() {
     wait_broker_exit 15 || fail "broker pid $BROKER_PID survived SIGKILL?"
 }
 
+# on_exit 'COMMAND' — run COMMAND (e.g. stop client processes this check
+# started) when the check exits, before the broker is stopped.
+EXIT_HOOKS=()
+on_exit() { EXIT_HOOKS+=("$1"); }
+
 _compat_exit() {
     local rc=$?
     set +e
+    local hook
+    for hook in "${EXIT_HOOKS[@]}"; do eval "$hook"; done
     broker_alive && stop_broker
     if ((rc != 0)); then
         if [[ -s "$BROKER_LOG" ]]; then
@@ -168,6 +175,37 @@ trap _compat_exit EXIT
 # the EXIT trap still stops the broker.
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# ----------------------------------------------------------------- api versions
+# The broker's ApiVersions answer as "KEY NAME MIN MAX" lines (via kcat's
+# debug log; librdkafka names keys it doesn't know "Unknown-N?"), cached in
+# $WORK/apiversions.txt.
+broker_api_versions() {
+    if [[ ! -s "$WORK/apiversions.txt" ]]; then
+        timeout 30 kcat -b "$BOOTSTRAP" -X debug=feature -L -m 10 2>&1 \
+            | sed -nE 's/.*ApiKey ([^ ]+) \(([0-9]+)\) Versions ([0-9]+)\.\.([0-9]+).*/\2 \1 \3 \4/p' \
+            | sort -n -u >"$WORK/apiversions.txt" || true
+    fi
+    cat "$WORK/apiversions.txt"
+}
+
+# require_apis KEY:Name ... — fail (clearly) unless the broker advertises
+# every listed API key, e.g. require_apis 10:FindCoordinator 11:JoinGroup
+require_apis() {
+    local spec missing=()
+    broker_api_versions >/dev/null
+    for spec in "$@"; do
+        grep -q "^${spec%%:*} " "$WORK/apiversions.txt" || missing+=("$spec")
+    done
+    if ((${#missing[@]})); then
+        log "broker ApiVersions: $(awk '{printf "%s(%s) v%s-%s  ", $2, $1, $3, $4}' "$WORK/apiversions.txt")"
+        fail "broker does not advertise ${missing[*]}"
+    fi
+}
+
+# API keys a classic consumer group needs.
+CLASSIC_GROUP_APIS=(8:OffsetCommit 9:OffsetFetch 10:FindCoordinator 11:JoinGroup 12:Heartbeat
+                    13:LeaveGroup 14:SyncGroup)
 
 # ----------------------------------------------------------------- java
 # Classpath of the cached Kafka client jars (scripts/install-test-deps).

@@ -5,6 +5,9 @@
 #
 #   compat/run-all.sh                 # all checks
 #   compat/run-all.sh kcat kill9      # only check-kcat.sh and check-kill9.sh
+#   compat/run-all.sh pending-group-kcat   # any compat/*.sh by its name
+#   compat/run-all.sh --pending       # all pending-*.sh (checks for features
+#                                     # the broker doesn't have yet)
 #
 # Env: CHECK_TIMEOUT (seconds per check, default 300), SKIP_INSTALL=1 to skip
 # scripts/install-test-deps (it is idempotent and quick when warm).
@@ -19,9 +22,16 @@ fi
 
 if (($#)); then
     checks=()
-    for name in "$@"; do checks+=("$COMPAT_DIR/check-${name#check-}"); done
-    checks=("${checks[@]/%.sh/}")
-    checks=("${checks[@]/%/.sh}")
+    for name in "$@"; do
+        name="$(basename -- "${name%.sh}")"
+        if [[ "$name" == --pending ]]; then
+            checks+=("$COMPAT_DIR"/pending-*.sh)
+        elif [[ -f "$COMPAT_DIR/$name.sh" && "$name" != lib && "$name" != run-all ]]; then
+            checks+=("$COMPAT_DIR/$name.sh") # explicit script name, e.g. pending-group-kcat
+        else
+            checks+=("$COMPAT_DIR/check-${name#check-}.sh")
+        fi
+    done
 else
     checks=("$COMPAT_DIR"/check-*.sh)
 fi
