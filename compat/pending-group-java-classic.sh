@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Consumer groups, classic protocol (JoinGroup/SyncGroup/Heartbeat/LeaveGroup,
+# OffsetCommit/OffsetFetch), with the official Java KafkaConsumer 4.3.0
+# (group.protocol=classic, enable.auto.commit=false, commitSync after each
+# batch). See java/GroupCheck.java:
+#   split  two members split a 4-partition topic (disjoint, complete, seen by
+#          ConsumerRebalanceListener); one leaves, the other continues exactly
+#          at its committed offsets; no committed record is delivered twice;
+#          a second group also reads every record
+#   resume after a broker restart a new member resumes at the committed offsets
+#   bench  BENCH line: time from a third member's subscribe() to all three
+#          holding a complete, disjoint assignment (while consuming)
+# shellcheck source=compat/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+PROTOCOL="${GROUP_PROTOCOL:-classic}"
+N="${GROUP_RECORDS:-4000}"
+TOPIC="group-$PROTOCOL-$$"
+GROUP="g-$PROTOCOL-$$"
+
+java_build
+start_broker
+require_apis "${CLASSIC_GROUP_APIS[@]}"
+if [[ "$PROTOCOL" == consumer ]]; then
+    require_apis 68:ConsumerGroupHeartbeat
+fi
+
+log "split/takeover/second group ($PROTOCOL protocol, $N records)"
+java_run 240 GroupCheck split "$PROTOCOL" "$BOOTSTRAP" "$TOPIC" "$GROUP" "$WORK/state.properties" "$N" \
+    | tee "$WORK/split.out"
+
+log "restarting the broker"
+restart_broker
+java_run 180 GroupCheck resume "$PROTOCOL" "$BOOTSTRAP" "$TOPIC" "$GROUP" "$WORK/state.properties" \
+    | tee "$WORK/resume.out"
+
+log "rebalance time for a group of 3"
+java_run 240 GroupCheck bench "$PROTOCOL" "$BOOTSTRAP" "bench-$TOPIC" "$GROUP-bench" "${GROUP_BENCH_RECORDS:-20000}" \
+    | tee "$WORK/bench.out"
+log "PASS"
