@@ -90,6 +90,7 @@ class Member:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "group.protocol": protocol,
+            "error_cb": lambda e: log(f"{ts()} {name}: client error: {e}"),
         }
         if protocol == "classic":
             conf["session.timeout.ms"] = 10000
@@ -183,7 +184,9 @@ def produce(bootstrap, topic, count, base, tag):
 
 
 def split(a):
-    log(f"confluent-kafka {version()[0]}, librdkafka {libversion()[0]}, group.protocol={a.protocol}")
+    v = version()
+    log(f"confluent-kafka {v[0] if isinstance(v, tuple) else v}, librdkafka {libversion()[0]}, "
+        f"group.protocol={a.protocol}")
     kcompat.create_topic(a.bootstrap, a.topic, PARTS)
     g = Ledger(a.group)
     A = Member("A", a.bootstrap, a.group, a.topic, g, a.protocol, limit=a.records // 4)
