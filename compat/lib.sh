@@ -24,6 +24,11 @@ COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$COMPAT_DIR/.." && pwd)"
 KBROKER_CACHE="${KBROKER_CACHE:-$HOME/.cache/kbroker}"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KBROKER_CACHE/target}"
+# A developer machine may keep main's build in its own target dir (target-main) while another
+# checkout builds in the shared one; prefer it when present. CI sets BROKER_BIN explicitly.
+if [[ -z "${BROKER_BIN:-}" && -x "$KBROKER_CACHE/target-main/release/broker" ]]; then
+    BROKER_BIN="$KBROKER_CACHE/target-main/release/broker"
+fi
 BROKER_BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/broker}"
 BROKER_START_TIMEOUT="${BROKER_START_TIMEOUT:-30}"
 JAR_DIR="$KBROKER_CACHE/jars"

@@ -68,6 +68,9 @@ struct FileConfig {
     connections_max: Option<u32>,
     auto_create_topics_enable: Option<bool>,
     num_partitions: Option<i32>,
+    offsets_topic_partitions: Option<i32>,
+    offsets_retention_minutes: Option<u64>,
+    group_initial_rebalance_delay_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +92,12 @@ pub struct Config {
     pub auto_create_topics_enable: bool,
     pub num_partitions: i32,
     pub cluster_id: String,
+    /// offsets.topic.num.partitions: partitions of the internal `__consumer_offsets` topic.
+    pub offsets_topic_partitions: i32,
+    /// offsets.retention.minutes: committed offsets of an empty group expire after this.
+    pub offsets_retention_minutes: u64,
+    /// group.initial.rebalance.delay.ms.
+    pub group_initial_rebalance_delay_ms: u64,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
@@ -146,6 +155,9 @@ impl Config {
             auto_create_topics_enable: file.auto_create_topics_enable.unwrap_or(true),
             num_partitions: file.num_partitions.unwrap_or(1),
             cluster_id: String::new(),
+            offsets_topic_partitions: file.offsets_topic_partitions.unwrap_or(16),
+            offsets_retention_minutes: file.offsets_retention_minutes.unwrap_or(10080),
+            group_initial_rebalance_delay_ms: file.group_initial_rebalance_delay_ms.unwrap_or(3000),
         })
     }
 
@@ -167,6 +179,9 @@ impl Config {
             auto_create_topics_enable: true,
             num_partitions: 1,
             cluster_id: String::new(),
+            offsets_topic_partitions: 4,
+            offsets_retention_minutes: 10080,
+            group_initial_rebalance_delay_ms: 0,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the Raft log stored in RocksDB as the partition log.
 
 pub mod config;
+pub mod group;
 pub mod handlers;
 pub mod metadata;
 pub mod metrics_http;

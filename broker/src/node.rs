@@ -1,15 +1,19 @@
 //! Wires one broker node together: storage -> metadata Raft -> partition replicas -> Kafka
 //! listener, and tears it down in the reverse order.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::group::store::OFFSETS_TOPIC;
+use crate::group::Coordinator;
 use crate::handlers::Ctx;
+use crate::metadata::commands::MetadataCommand;
 use crate::metadata::Metadata;
 use crate::replicas::Replicas;
 use crate::storage::Store;
@@ -19,6 +23,33 @@ pub struct Node {
     pub local_addr: SocketAddr,
     listener: TcpListener,
     store: Arc<Store>,
+    /// Tasks that run for the node's lifetime (metadata follower, group timers).
+    background: Background,
+}
+
+/// Lifetime tasks, cancelled and awaited at shutdown so nothing keeps the store open.
+#[derive(Clone, Default)]
+struct Background {
+    cancel: CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
+}
+
+impl Background {
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let cancel = self.cancel.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = task => {}
+            }
+        });
+    }
+
+    async fn stop(&self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
 }
 
 impl Node {
@@ -45,7 +76,10 @@ impl Node {
         let image = metadata.current();
         replicas.remove_orphans(&image).await?;
         replicas.reconcile(&image).await?;
-        tokio::spawn(replicas.clone().follow(metadata.subscribe()));
+        let background = Background::default();
+        background.spawn(replicas.clone().follow(metadata.subscribe()));
+        let groups = start_group_coordinator(&config, &metadata, &replicas).await?;
+        background.spawn(groups.clone().run());
         tracing::info!(
             topics = image.topics.len(),
             partitions = replicas.count(),
@@ -56,12 +90,14 @@ impl Node {
             config: Arc::new(config),
             metadata,
             replicas,
+            groups,
         });
         Ok(Node {
             ctx,
             local_addr,
             listener,
             store,
+            background,
         })
     }
 
@@ -69,6 +105,7 @@ impl Node {
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!(listen = %self.local_addr, "serving Kafka clients");
         crate::server::listener::run(self.listener, self.ctx.clone(), shutdown).await;
+        self.background.stop().await;
         self.ctx.replicas.shutdown().await;
         self.ctx.metadata.shutdown().await;
         // RocksDB aborts the process if its background threads still run while it exits, and
@@ -79,4 +116,41 @@ impl Node {
         self.store.db.cancel_all_background_work(true);
         tracing::info!("stopped");
     }
+}
+
+/// Creates `__consumer_offsets` on first start, waits for its partitions, and replays them.
+async fn start_group_coordinator(
+    config: &Config,
+    metadata: &Metadata,
+    replicas: &Arc<Replicas>,
+) -> anyhow::Result<Arc<Coordinator>> {
+    if !metadata.current().topics.contains_key(OFFSETS_TOPIC) {
+        let command = MetadataCommand::CreateTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            topic_id: *uuid::Uuid::new_v4().as_bytes(),
+            partitions: config.offsets_topic_partitions,
+            configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
+        };
+        metadata.propose(command).await?;
+        replicas.reconcile(&metadata.current()).await?;
+    }
+    let groups = metadata
+        .current()
+        .topics
+        .get(OFFSETS_TOPIC)
+        .map(|t| t.partitions.clone())
+        .unwrap_or_default();
+    if !replicas.wait_ready(&groups, Duration::from_secs(30)).await {
+        anyhow::bail!("{OFFSETS_TOPIC} partitions did not elect leaders within 30s");
+    }
+    let retention = Duration::from_secs(config.offsets_retention_minutes * 60);
+    let initial_delay = Duration::from_millis(config.group_initial_rebalance_delay_ms);
+    let coordinator = Arc::new(Coordinator::new(
+        metadata.clone(),
+        replicas.clone(),
+        retention,
+        initial_delay,
+    ));
+    coordinator.load()?;
+    Ok(coordinator)
 }

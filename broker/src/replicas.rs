@@ -17,6 +17,8 @@ pub struct Replicas {
     advertised: String,
     store: Arc<Store>,
     partitions: RwLock<HashMap<u64, Arc<Partition>>>,
+    /// Reconciles run one at a time, so a partition's Raft group is never started twice.
+    reconciling: tokio::sync::Mutex<()>,
 }
 
 impl Replicas {
@@ -26,6 +28,7 @@ impl Replicas {
             advertised,
             store,
             partitions: RwLock::new(HashMap::new()),
+            reconciling: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -47,6 +50,7 @@ impl Replicas {
 
     /// Brings the hosted partitions in line with `image`.
     pub async fn reconcile(&self, image: &MetadataState) -> anyhow::Result<()> {
+        let _serialized = self.reconciling.lock().await;
         let mut wanted = HashMap::new();
         for topic in image.topics.values() {
             for (index, group) in topic.partitions.iter().enumerate() {

@@ -93,12 +93,28 @@ async fn metadata_lowest_and_highest() {
         .request(0, &MetadataRequest::default().with_topics(Some(vec![])))
         .await;
     assert_eq!(v0.brokers.len(), 1);
-    assert_eq!(v0.topics.len(), 1);
-    assert_eq!(v0.topics[0].partitions.len(), 3);
+    // The internal __consumer_offsets topic is listed too, as Kafka does.
+    assert_eq!(v0.topics.len(), 2);
+    let meta = v0
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().unwrap().as_str() == "meta")
+        .unwrap();
+    assert_eq!(meta.partitions.len(), 3);
     let v13 = client
         .request(13, &MetadataRequest::default().with_topics(None))
         .await;
-    let topic = &v13.topics[0];
+    let topic = v13
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().unwrap().as_str() == "meta")
+        .unwrap();
+    let internal = v13
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().unwrap().as_str() == "__consumer_offsets")
+        .unwrap();
+    assert!(internal.is_internal && !topic.is_internal);
     assert_ne!(topic.topic_id, uuid::Uuid::nil());
     assert!(v13.cluster_id.as_ref().is_some_and(|c| c.len() == 22));
     for partition in &topic.partitions {
@@ -233,7 +249,7 @@ async fn create_delete_topics_and_partitions() {
     let meta = client
         .request(12, &MetadataRequest::default().with_topics(None))
         .await;
-    assert!(meta.topics.is_empty());
+    assert!(meta.topics.iter().all(|t| t.is_internal));
 }
 
 #[tokio::test]

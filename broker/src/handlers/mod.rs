@@ -3,10 +3,13 @@
 
 pub mod api_versions;
 pub mod configs;
+pub mod consumer_group;
 pub mod describe_cluster;
 pub mod fetch;
+pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offsets;
 pub mod produce;
 pub mod producer_id;
 pub mod topics;
@@ -29,6 +32,7 @@ pub struct Ctx {
     pub config: Arc<Config>,
     pub metadata: Metadata,
     pub replicas: Arc<Replicas>,
+    pub groups: Arc<crate::group::Coordinator>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +100,35 @@ pub const SUPPORTED: &[ApiSpec] = &[
         DescribeCluster,
         DescribeClusterRequest,
         DescribeClusterResponse
+    ),
+    api!(
+        FindCoordinator,
+        FindCoordinatorRequest,
+        FindCoordinatorResponse
+    ),
+    api!(JoinGroup, JoinGroupRequest, JoinGroupResponse),
+    api!(SyncGroup, SyncGroupRequest, SyncGroupResponse),
+    api!(Heartbeat, HeartbeatRequest, HeartbeatResponse),
+    api!(LeaveGroup, LeaveGroupRequest, LeaveGroupResponse),
+    api!(OffsetCommit, OffsetCommitRequest, OffsetCommitResponse),
+    api!(OffsetFetch, OffsetFetchRequest, OffsetFetchResponse),
+    api!(
+        DescribeGroups,
+        DescribeGroupsRequest,
+        DescribeGroupsResponse
+    ),
+    api!(ListGroups, ListGroupsRequest, ListGroupsResponse),
+    api!(DeleteGroups, DeleteGroupsRequest, DeleteGroupsResponse),
+    api!(OffsetDelete, OffsetDeleteRequest, OffsetDeleteResponse),
+    api!(
+        ConsumerGroupHeartbeat,
+        ConsumerGroupHeartbeatRequest,
+        ConsumerGroupHeartbeatResponse
+    ),
+    api!(
+        ConsumerGroupDescribe,
+        ConsumerGroupDescribeRequest,
+        ConsumerGroupDescribeResponse
     ),
 ];
 
@@ -177,12 +210,66 @@ pub fn handle(
             ResponseKind::DescribeCluster(describe_cluster::handle(&ctx, req)),
         ))
         .boxed(),
+        RequestKind::FindCoordinator(req) => ready(ResponseKind::FindCoordinator(
+            groups::find_coordinator(&ctx, version, req),
+        )),
+        RequestKind::JoinGroup(req) => async move {
+            Some(ResponseKind::JoinGroup(
+                groups::join_group(&ctx, &header, req).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::SyncGroup(req) => async move {
+            Some(ResponseKind::SyncGroup(
+                groups::sync_group(&ctx, version, req).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::Heartbeat(req) => ready(ResponseKind::Heartbeat(groups::heartbeat(&ctx, req))),
+        RequestKind::LeaveGroup(req) => ready(ResponseKind::LeaveGroup(groups::leave_group(
+            &ctx, version, req,
+        ))),
+        RequestKind::OffsetCommit(req) => async move {
+            Some(ResponseKind::OffsetCommit(
+                offsets::commit(&ctx, version, req).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::OffsetFetch(req) => ready(ResponseKind::OffsetFetch(offsets::fetch(
+            &ctx, version, req,
+        ))),
+        RequestKind::DescribeGroups(req) => ready(ResponseKind::DescribeGroups(
+            groups::describe_groups(&ctx, version, req),
+        )),
+        RequestKind::ListGroups(req) => ready(ResponseKind::ListGroups(groups::list_groups(
+            &ctx, version, req,
+        ))),
+        RequestKind::DeleteGroups(req) => async move {
+            Some(ResponseKind::DeleteGroups(
+                groups::delete_groups(&ctx, req).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::OffsetDelete(req) => {
+            async move { Some(ResponseKind::OffsetDelete(offsets::delete(&ctx, req).await)) }
+                .boxed()
+        }
+        RequestKind::ConsumerGroupHeartbeat(req) => ready(ResponseKind::ConsumerGroupHeartbeat(
+            consumer_group::heartbeat(&ctx, &header, req),
+        )),
+        RequestKind::ConsumerGroupDescribe(req) => ready(ResponseKind::ConsumerGroupDescribe(
+            consumer_group::describe(&ctx, req),
+        )),
         other => {
             // `dispatch` only lets through keys in SUPPORTED, and each has an arm above.
             tracing::error!(request = ?std::mem::discriminant(&other), "request without a handler");
             std::future::ready(None).boxed()
         }
     }
+}
+
+fn ready(response: ResponseKind) -> BoxFuture<'static, Option<ResponseKind>> {
+    std::future::ready(Some(response)).boxed()
 }
 
 impl Ctx {

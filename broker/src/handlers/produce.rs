@@ -122,6 +122,10 @@ fn submit_partition(
     index: i32,
     records: Option<bytes::Bytes>,
 ) -> PartitionFuture {
+    if topic.name == crate::group::store::OFFSETS_TOPIC {
+        // Only the group coordinator writes there.
+        return ready_error(index, ec::INVALID_TOPIC_EXCEPTION);
+    }
     let partition = match ctx.leader_partition(topic, index) {
         Ok(partition) => partition,
         Err(code) => return ready_error(index, code),

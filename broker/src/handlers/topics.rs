@@ -279,6 +279,11 @@ pub async fn delete_topics(
         if version >= 6 {
             result = result.with_topic_id(uuid_of(&topic.id));
         }
+        if topic.name == crate::group::store::OFFSETS_TOPIC {
+            // Deleting it would drop every group's committed offsets.
+            responses.push(result.with_error_code(ec::INVALID_TOPIC_EXCEPTION));
+            continue;
+        }
         match ctx
             .metadata
             .propose_for_client(MetadataCommand::DeleteTopic {

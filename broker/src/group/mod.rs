@@ -1,0 +1,738 @@
+//! The group coordinator: classic and KIP-848 consumer groups, and committed offsets.
+//!
+//! State lives in memory under one lock (never held across an await); every change that must
+//! survive a restart is first appended to the group's `__consumer_offsets` partition through
+//! Raft, like any other partition, and replayed from there at startup.
+
+pub mod classic;
+pub mod consumer;
+pub mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::metadata::{Metadata, MetadataState};
+use crate::partition::Partition;
+use crate::protocol::error_codes as ec;
+use crate::replicas::Replicas;
+use classic::{ClassicGroup, GroupRecord, JoinRequest, JoinResult, Reply, SyncResult};
+use consumer::{ConsumerGroup, TopicInfo};
+use store::{GroupKey, OffsetValue, OFFSETS_TOPIC};
+
+pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
+const TICK_INTERVAL: Duration = Duration::from_millis(100);
+const OFFSET_EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+pub enum Group {
+    Classic(ClassicGroup),
+    Consumer(ConsumerGroup),
+}
+
+impl Group {
+    pub fn state_name(&self) -> &'static str {
+        match self {
+            Group::Classic(g) => g.state.name(),
+            Group::Consumer(g) => g.state(),
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Group::Classic(_) => "classic",
+            Group::Consumer(_) => "consumer",
+        }
+    }
+
+    pub fn protocol_type(&self) -> String {
+        match self {
+            Group::Classic(g) => g.protocol_type.clone().unwrap_or_default(),
+            Group::Consumer(_) => "consumer".into(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Group::Classic(g) => g.is_empty(),
+            Group::Consumer(g) => g.members.is_empty(),
+        }
+    }
+
+    fn empty_since(&self) -> Option<Instant> {
+        match self {
+            Group::Classic(g) => g.empty_since,
+            Group::Consumer(g) => g.empty_since,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub value: OffsetValue,
+}
+
+#[derive(Default)]
+struct State {
+    groups: HashMap<String, Group>,
+    offsets: HashMap<String, BTreeMap<(String, i32), Committed>>,
+}
+
+pub struct Coordinator {
+    metadata: Metadata,
+    replicas: Arc<Replicas>,
+    offsets_retention: Duration,
+    initial_rebalance_delay: Duration,
+    state: Mutex<State>,
+}
+
+/// Java's `String.hashCode`, so a group maps to the same partition as on a Kafka cluster.
+pub fn java_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Coordinator {
+    pub fn new(
+        metadata: Metadata,
+        replicas: Arc<Replicas>,
+        offsets_retention: Duration,
+        initial_rebalance_delay: Duration,
+    ) -> Coordinator {
+        Coordinator {
+            metadata,
+            replicas,
+            offsets_retention,
+            initial_rebalance_delay,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn new_classic(&self, id: &str, now: Instant) -> Group {
+        Group::Classic(ClassicGroup::new(
+            id.to_string(),
+            now,
+            self.initial_rebalance_delay,
+        ))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The `__consumer_offsets` partition that stores `group`, if this node leads it.
+    pub fn partition_for(&self, group: &str) -> Result<Arc<Partition>, i16> {
+        let image = self.metadata.current();
+        let topic = image
+            .topics
+            .get(OFFSETS_TOPIC)
+            .ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
+        let count = topic.partitions.len() as i32;
+        if count == 0 {
+            return Err(ec::COORDINATOR_NOT_AVAILABLE);
+        }
+        let index = (java_hash(group) & 0x7fff_ffff) % count;
+        let group_id = topic.partitions[index as usize];
+        let partition = self
+            .replicas
+            .get(group_id)
+            .ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
+        if !partition.is_leader() {
+            return Err(ec::NOT_COORDINATOR);
+        }
+        Ok(partition)
+    }
+
+    async fn append(&self, group: &str, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), i16> {
+        let partition = self.partition_for(group)?;
+        let batch = store::batch(&records, now_ms()).map_err(|_| ec::UNKNOWN_SERVER_ERROR)?;
+        partition
+            .submit(batch)
+            .await
+            .map(|_| ())
+            .map_err(|code| match code {
+                ec::NOT_LEADER_OR_FOLLOWER => ec::NOT_COORDINATOR,
+                ec::MESSAGE_TOO_LARGE | ec::RECORD_LIST_TOO_LARGE => ec::INVALID_COMMIT_OFFSET_SIZE,
+                ec::REQUEST_TIMED_OUT
+                | ec::NOT_ENOUGH_REPLICAS
+                | ec::UNKNOWN_TOPIC_OR_PARTITION => ec::COORDINATOR_NOT_AVAILABLE,
+                _ => ec::UNKNOWN_SERVER_ERROR,
+            })
+    }
+
+    /// Rebuilds groups and offsets from every `__consumer_offsets` partition led here.
+    pub fn load(&self) -> anyhow::Result<()> {
+        let image = self.metadata.current();
+        let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut state = self.lock();
+        let mut records_seen = 0usize;
+        for group_id in &topic.partitions {
+            let Some(partition) = self.replicas.get(*group_id) else {
+                continue;
+            };
+            for entry in partition.batches()? {
+                for record in partition.decode_batch(&entry)? {
+                    let Some(key) = record.key.and_then(GroupKey::decode) else {
+                        continue;
+                    };
+                    apply_record(
+                        &mut state,
+                        key,
+                        record.value,
+                        now,
+                        self.initial_rebalance_delay,
+                    );
+                    records_seen += 1;
+                }
+            }
+        }
+        tracing::info!(
+            groups = state.groups.len(),
+            records = records_seen,
+            "loaded consumer groups"
+        );
+        Ok(())
+    }
+
+    /// Drives timeouts (sessions, rebalances) and offset expiry until the process ends.
+    pub async fn run(self: Arc<Self>) {
+        let mut last_expiry = Instant::now();
+        loop {
+            tokio::time::sleep(TICK_INTERVAL).await;
+            let now = Instant::now();
+            let topics = topic_infos(&self.metadata.current());
+            let mut persist = Vec::new();
+            {
+                let mut state = self.lock();
+                for (id, group) in state.groups.iter_mut() {
+                    match group {
+                        Group::Classic(g) => {
+                            let generation = g.generation_id;
+                            g.tick(now);
+                            if g.generation_id != generation {
+                                persist.push((id.clone(), g.generation_record()));
+                            }
+                        }
+                        Group::Consumer(g) => g.tick(&topics, now),
+                    }
+                }
+            }
+            for (group, record) in persist {
+                self.persist_group(&group, &record).await;
+            }
+            if now.duration_since(last_expiry) >= OFFSET_EXPIRY_CHECK_INTERVAL {
+                last_expiry = now;
+                self.expire_offsets(now).await;
+            }
+        }
+    }
+
+    async fn persist_group(&self, group: &str, record: &GroupRecord) {
+        let key = GroupKey::Group {
+            group: group.to_string(),
+        }
+        .encode();
+        if let Err(code) = self
+            .append(group, vec![(key, Some(store::encode_group(record)))])
+            .await
+        {
+            tracing::warn!(group, code, "persisting group generation");
+        }
+    }
+
+    /// offsets.retention.minutes: offsets of a group that has been empty that long go away.
+    async fn expire_offsets(&self, now: Instant) {
+        let expired: Vec<(String, Vec<(String, i32)>)> = {
+            let state = self.lock();
+            state
+                .offsets
+                .iter()
+                .filter(|(group, _)| {
+                    state.groups.get(*group).is_none_or(|g| {
+                        g.is_empty()
+                            && g.empty_since()
+                                .is_some_and(|t| now.duration_since(t) >= self.offsets_retention)
+                    })
+                })
+                .map(|(group, offsets)| {
+                    let retention_ms = self.offsets_retention.as_millis() as i64;
+                    let stale = offsets
+                        .iter()
+                        .filter(|(_, c)| now_ms() - c.value.commit_timestamp >= retention_ms)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    (group.clone(), stale)
+                })
+                .filter(|(_, stale): &(String, Vec<_>)| !stale.is_empty())
+                .collect()
+        };
+        for (group, partitions) in expired {
+            tracing::info!(group = %group, partitions = partitions.len(), "expiring committed offsets");
+            if let Err(code) = self.delete_offsets_unchecked(&group, &partitions).await {
+                tracing::warn!(group = %group, code, "expiring offsets");
+            }
+        }
+    }
+
+    pub async fn join(&self, group_id: &str, request: JoinRequest) -> JoinResult {
+        let reply = {
+            let mut state = self.lock();
+            let now = Instant::now();
+            let group = state
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| self.new_classic(group_id, now));
+            if let Group::Consumer(consumer) = group {
+                if !consumer.members.is_empty() {
+                    return JoinResult {
+                        error_code: ec::INCONSISTENT_GROUP_PROTOCOL,
+                        ..Default::default()
+                    };
+                }
+                *group = self.new_classic(group_id, now);
+            }
+            let Group::Classic(classic) = group else {
+                unreachable!("made classic above")
+            };
+            classic.join(request, now)
+        };
+        let result = match reply {
+            Reply::Now(result) => result,
+            Reply::Wait(receiver) => receiver.await.unwrap_or(JoinResult {
+                error_code: ec::UNKNOWN_MEMBER_ID,
+                ..Default::default()
+            }),
+        };
+        if result.error_code == ec::NONE && result.leader == result.member_id {
+            let record = GroupRecord {
+                protocol_type: result.protocol_type.clone(),
+                generation_id: result.generation_id,
+            };
+            self.persist_group(group_id, &record).await;
+        }
+        result
+    }
+
+    pub async fn sync(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> SyncResult {
+        let reply = {
+            let mut state = self.lock();
+            match state.groups.get_mut(group_id) {
+                Some(Group::Classic(group)) => group.sync(
+                    member_id,
+                    instance_id,
+                    generation_id,
+                    assignments,
+                    Instant::now(),
+                ),
+                _ => {
+                    return SyncResult {
+                        error_code: ec::UNKNOWN_MEMBER_ID,
+                        ..Default::default()
+                    }
+                }
+            }
+        };
+        match reply {
+            Reply::Now(result) => result,
+            Reply::Wait(receiver) => receiver.await.unwrap_or(SyncResult {
+                error_code: ec::UNKNOWN_MEMBER_ID,
+                ..Default::default()
+            }),
+        }
+    }
+
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> i16 {
+        match self.lock().groups.get_mut(group_id) {
+            Some(Group::Classic(group)) => {
+                group.heartbeat(member_id, instance_id, generation_id, Instant::now())
+            }
+            _ => ec::UNKNOWN_MEMBER_ID,
+        }
+    }
+
+    pub fn leave(&self, group_id: &str, member_id: &str, instance_id: Option<&str>) -> i16 {
+        match self.lock().groups.get_mut(group_id) {
+            Some(Group::Classic(group)) => group.leave(member_id, instance_id, Instant::now()),
+            _ => ec::UNKNOWN_MEMBER_ID,
+        }
+    }
+
+    fn check_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> i16 {
+        match self.lock().groups.get(group_id) {
+            None if generation < 0 => ec::NONE,
+            None => ec::ILLEGAL_GENERATION,
+            Some(Group::Classic(group)) => group.check_commit(member_id, instance_id, generation),
+            Some(Group::Consumer(group)) => group.check_commit(member_id, generation),
+        }
+    }
+
+    /// Commits offsets: all of the request's partitions in one record batch, one Raft append.
+    /// Returns one error code per input entry.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        offsets: Vec<(String, i32, OffsetValue)>,
+    ) -> Vec<i16> {
+        let group_error = self.check_commit(group_id, member_id, instance_id, generation);
+        if group_error != ec::NONE {
+            return vec![group_error; offsets.len()];
+        }
+        let image = self.metadata.current();
+        let mut codes = Vec::with_capacity(offsets.len());
+        let mut records = Vec::new();
+        let mut accepted = Vec::new();
+        for (topic, partition, value) in offsets {
+            let known = image
+                .topics
+                .get(&topic)
+                .is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len());
+            let code = if !known {
+                ec::UNKNOWN_TOPIC_OR_PARTITION
+            } else if value.metadata.len() > OFFSET_METADATA_BYTES_MAX {
+                ec::OFFSET_METADATA_TOO_LARGE
+            } else {
+                let key = GroupKey::Offset {
+                    group: group_id.to_string(),
+                    topic: topic.clone(),
+                    partition,
+                };
+                records.push((key.encode(), Some(store::encode_offset(&value))));
+                accepted.push((topic, partition, value));
+                ec::NONE
+            };
+            codes.push(code);
+        }
+        if records.is_empty() {
+            return codes;
+        }
+        if let Err(code) = self.append(group_id, records).await {
+            return codes
+                .into_iter()
+                .map(|c| if c == ec::NONE { code } else { c })
+                .collect();
+        }
+        let mut state = self.lock();
+        let now = Instant::now();
+        state
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| self.new_classic(group_id, now));
+        let committed = state.offsets.entry(group_id.to_string()).or_default();
+        for (topic, partition, value) in accepted {
+            committed.insert((topic, partition), Committed { value });
+        }
+        codes
+    }
+
+    /// Committed offsets of a group: the requested partitions, or all of them.
+    pub fn fetch(
+        &self,
+        group_id: &str,
+        wanted: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Vec<(String, i32, Option<OffsetValue>)> {
+        let state = self.lock();
+        let committed = state.offsets.get(group_id);
+        match wanted {
+            Some(topics) => topics
+                .into_iter()
+                .flat_map(|(topic, partitions)| {
+                    partitions
+                        .into_iter()
+                        .map(move |p| (topic.clone(), p))
+                        .collect::<Vec<_>>()
+                })
+                .map(|(topic, p)| {
+                    let value = committed
+                        .and_then(|c| c.get(&(topic.clone(), p)))
+                        .map(|c| c.value.clone());
+                    (topic, p, value)
+                })
+                .collect(),
+            None => committed
+                .map(|c| {
+                    c.iter()
+                        .map(|((t, p), v)| (t.clone(), *p, Some(v.value.clone())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn with_group<T>(&self, group_id: &str, f: impl FnOnce(Option<&Group>) -> T) -> T {
+        f(self.lock().groups.get(group_id))
+    }
+
+    /// (group id, protocol type, state, type) of every group.
+    pub fn list(&self) -> Vec<(String, String, &'static str, &'static str)> {
+        let state = self.lock();
+        let mut groups: Vec<_> = state
+            .groups
+            .iter()
+            .map(|(id, g)| (id.clone(), g.protocol_type(), g.state_name(), g.type_name()))
+            .collect();
+        // Groups known only by their committed offsets are Empty classic groups.
+        for id in state
+            .offsets
+            .keys()
+            .filter(|id| !state.groups.contains_key(*id))
+        {
+            groups.push((id.clone(), String::new(), "Empty", "classic"));
+        }
+        groups.sort();
+        groups
+    }
+
+    pub async fn delete_group(&self, group_id: &str) -> i16 {
+        let partitions: Vec<(String, i32)> = {
+            let state = self.lock();
+            match state.groups.get(group_id) {
+                Some(group) if !group.is_empty() => return ec::NON_EMPTY_GROUP,
+                None if !state.offsets.contains_key(group_id) => return ec::GROUP_ID_NOT_FOUND,
+                _ => {}
+            }
+            state
+                .offsets
+                .get(group_id)
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut records: Vec<(Bytes, Option<Bytes>)> = partitions
+            .iter()
+            .map(|(t, p)| {
+                (
+                    GroupKey::Offset {
+                        group: group_id.into(),
+                        topic: t.clone(),
+                        partition: *p,
+                    }
+                    .encode(),
+                    None,
+                )
+            })
+            .collect();
+        records.push((
+            GroupKey::Group {
+                group: group_id.into(),
+            }
+            .encode(),
+            None,
+        ));
+        if let Err(code) = self.append(group_id, records).await {
+            return code;
+        }
+        let mut state = self.lock();
+        state.offsets.remove(group_id);
+        state.groups.remove(group_id);
+        ec::NONE
+    }
+
+    /// OffsetDelete: refused for topics an active classic group is consuming.
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<(), i16> {
+        {
+            let state = self.lock();
+            match state.groups.get(group_id) {
+                None if !state.offsets.contains_key(group_id) => {
+                    return Err(ec::GROUP_ID_NOT_FOUND)
+                }
+                Some(group) if !group.is_empty() => return Err(ec::GROUP_SUBSCRIBED_TO_TOPIC),
+                _ => {}
+            }
+        }
+        self.delete_offsets_unchecked(group_id, &partitions).await
+    }
+
+    async fn delete_offsets_unchecked(
+        &self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<(), i16> {
+        let records = partitions
+            .iter()
+            .map(|(t, p)| {
+                (
+                    GroupKey::Offset {
+                        group: group_id.into(),
+                        topic: t.clone(),
+                        partition: *p,
+                    }
+                    .encode(),
+                    None,
+                )
+            })
+            .collect();
+        self.append(group_id, records).await?;
+        let mut state = self.lock();
+        if let Some(offsets) = state.offsets.get_mut(group_id) {
+            for key in partitions {
+                offsets.remove(key);
+            }
+            if offsets.is_empty() {
+                state.offsets.remove(group_id);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn consumer_heartbeat(
+        &self,
+        group_id: &str,
+        request: consumer::HeartbeatRequest,
+    ) -> consumer::HeartbeatResult {
+        let topics = topic_infos(&self.metadata.current());
+        let mut state = self.lock();
+        let now = Instant::now();
+        let group = state
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::Consumer(ConsumerGroup::new(group_id.to_string(), now)));
+        if let Group::Classic(classic) = group {
+            if !classic.is_empty() {
+                return consumer::HeartbeatResult {
+                    error_code: ec::GROUP_ID_NOT_FOUND,
+                    ..Default::default()
+                };
+            }
+            *group = Group::Consumer(ConsumerGroup::new(group_id.to_string(), now));
+        }
+        let Group::Consumer(consumer) = group else {
+            unreachable!("made a consumer group above")
+        };
+        consumer.heartbeat(request, &topics, now)
+    }
+
+    /// Consumer lag per group and partition: high watermark minus committed offset.
+    pub fn lag(&self) -> Vec<(String, String, i32, i64)> {
+        let image = self.metadata.current();
+        let state = self.lock();
+        let mut out = Vec::new();
+        for (group, offsets) in &state.offsets {
+            for ((topic, partition), committed) in offsets {
+                let Some(meta) = image.topics.get(topic) else {
+                    continue;
+                };
+                let Some(replica) = meta
+                    .partitions
+                    .get(*partition as usize)
+                    .and_then(|g| self.replicas.get(*g))
+                else {
+                    continue;
+                };
+                out.push((
+                    group.clone(),
+                    topic.clone(),
+                    *partition,
+                    (replica.high_watermark() - committed.value.offset).max(0),
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn apply_record(
+    state: &mut State,
+    key: GroupKey,
+    value: Option<Bytes>,
+    now: Instant,
+    initial_delay: Duration,
+) {
+    match key {
+        GroupKey::Offset {
+            group,
+            topic,
+            partition,
+        } => match value.and_then(|v| serde_json::from_slice(&v).ok()) {
+            Some(value) => {
+                state
+                    .offsets
+                    .entry(group)
+                    .or_default()
+                    .insert((topic, partition), Committed { value });
+            }
+            None => {
+                if let Some(offsets) = state.offsets.get_mut(&group) {
+                    offsets.remove(&(topic, partition));
+                    if offsets.is_empty() {
+                        state.offsets.remove(&group);
+                    }
+                }
+            }
+        },
+        GroupKey::Group { group } => match value
+            .and_then(|v| serde_json::from_slice::<GroupRecord>(&v).ok())
+        {
+            Some(record) => {
+                let restored = ClassicGroup::restore(group.clone(), &record, now, initial_delay);
+                state.groups.insert(group, Group::Classic(restored));
+            }
+            None => {
+                state.groups.remove(&group);
+            }
+        },
+    }
+}
+
+pub fn topic_infos(image: &MetadataState) -> BTreeMap<String, TopicInfo> {
+    image
+        .topics
+        .values()
+        .map(|t| {
+            (
+                t.name.clone(),
+                TopicInfo {
+                    id: uuid::Uuid::from_bytes(t.id),
+                    partitions: t.partitions.len() as i32,
+                },
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_string_hash() {
+        assert_eq!(java_hash(""), 0);
+        assert_eq!(java_hash("a"), 97);
+        assert_eq!(java_hash("my-group"), -1_906_497_762);
+    }
+}
