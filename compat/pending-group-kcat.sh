@@ -35,8 +35,10 @@ stop_members() {
 on_exit stop_members
 
 member() { # name
-    # -u: unbuffered output; -o beginning: auto.offset.reset=earliest for a new group
-    timeout 300 kcat -b "$BOOTSTRAP" -G "$GROUP" "$TOPIC" -o beginning -u \
+    # -u: unbuffered output. No -o: in -G mode kcat applies -o to every
+    # assignment, overriding the committed offsets; auto.offset.reset only
+    # applies where the group has none.
+    timeout 300 kcat -b "$BOOTSTRAP" -G "$GROUP" "$TOPIC" -X auto.offset.reset=earliest -u \
         -X session.timeout.ms=10000 -f '%p\t%o\t%s\n' >"$WORK/$1.out" 2>"$WORK/$1.err" &
     PIDS+=($!)
 }
@@ -59,7 +61,7 @@ deadline=$((SECONDS + 60))
 while :; do
     a1="$(assigned m1)" a2="$(assigned m2)"
     if [[ -n "$a1" && -n "$a2" ]] && ! revoked_last m1 && ! revoked_last m2; then
-        all="$(printf '%s\n' $a1 $a2 | sort -n | paste -sd' ')"
+        all="$(echo "$a1 $a2" | tr ' ' '\n' | sort -n | paste -sd' ')"
         [[ "$all" == "0 1 2 3" ]] && break
     fi
     if ((SECONDS > deadline)); then
@@ -117,7 +119,7 @@ print(f"the two members read all {len(sent)} records exactly once")
 PY
 
 log "third member with -e: must read nothing (offsets committed)"
-timeout 60 kcat -b "$BOOTSTRAP" -G "$GROUP" "$TOPIC" -o beginning -e -u -f '%p\t%o\t%s\n' \
+timeout 60 kcat -b "$BOOTSTRAP" -G "$GROUP" "$TOPIC" -X auto.offset.reset=earliest -e -u -f '%p\t%o\t%s\n' \
     >"$WORK/m3.out" 2>"$WORK/m3.err" || { tail -n 20 "$WORK/m3.err"; fail "kcat -G -e (third member) failed"; }
 if [[ -s "$WORK/m3.out" ]]; then
     head -n 5 "$WORK/m3.out"
