@@ -598,10 +598,10 @@ impl ClassicGroup {
         if generation_id != self.generation_id {
             return ec::ILLEGAL_GENERATION;
         }
+        // As Kafka: members of the current generation may commit while the next rebalance is
+        // being prepared (their final commit before rejoining), but not between join and sync.
         match self.state {
-            ClassicState::PreparingRebalance | ClassicState::CompletingRebalance => {
-                ec::REBALANCE_IN_PROGRESS
-            }
+            ClassicState::CompletingRebalance => ec::REBALANCE_IN_PROGRESS,
             _ => ec::NONE,
         }
     }
