@@ -93,19 +93,19 @@ impl ConsumerGroup {
 
     pub fn heartbeat(
         &mut self,
-        request: HeartbeatRequest,
+        mut request: HeartbeatRequest,
         topics: &BTreeMap<String, TopicInfo>,
         now: Instant,
     ) -> HeartbeatResult {
-        let error = |code: i16| HeartbeatResult {
+        let error = |code: i16, member_id: &str| HeartbeatResult {
             error_code: code,
-            member_id: request.member_id.clone(),
+            member_id: member_id.to_string(),
             ..Default::default()
         };
         match request.member_epoch {
             -1 | -2 => {
                 if self.members.shift_remove(&request.member_id).is_none() {
-                    return error(ec::UNKNOWN_MEMBER_ID);
+                    return error(ec::UNKNOWN_MEMBER_ID, &request.member_id);
                 }
                 self.bump(topics, now);
                 return HeartbeatResult {
@@ -114,21 +114,23 @@ impl ConsumerGroup {
                     ..Default::default()
                 };
             }
-            0 => self.join(&request, now),
+            0 => {
+                let member_id = self.join(&request, now);
+                request.member_id = member_id;
+            }
             epoch => {
                 let Some(member) = self.members.get_mut(&request.member_id) else {
-                    return error(ec::UNKNOWN_MEMBER_ID);
+                    return error(ec::UNKNOWN_MEMBER_ID, &request.member_id);
                 };
                 if epoch != member.epoch && epoch != member.previous_epoch {
-                    return error(ec::FENCED_MEMBER_EPOCH);
+                    return error(ec::FENCED_MEMBER_EPOCH, &request.member_id);
                 }
                 member.last_heartbeat = now;
             }
         }
-        let member = self
-            .members
-            .get_mut(&request.member_id)
-            .expect("joined or checked above");
+        let Some(member) = self.members.get_mut(&request.member_id) else {
+            return error(ec::UNKNOWN_MEMBER_ID, &request.member_id);
+        };
         let mut changed = false;
         if let Some(subscribed) = request.subscribed {
             let mut subscribed = subscribed;
@@ -147,7 +149,7 @@ impl ConsumerGroup {
         self.reconcile(&request.member_id)
     }
 
-    fn join(&mut self, request: &HeartbeatRequest, now: Instant) {
+    fn join(&mut self, request: &HeartbeatRequest, now: Instant) -> String {
         let member_id = if request.member_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -168,7 +170,7 @@ impl ConsumerGroup {
         self.members.insert(
             member_id.clone(),
             ConsumerMember {
-                member_id,
+                member_id: member_id.clone(),
                 instance_id: request.instance_id.clone(),
                 rack_id: request.rack_id.clone(),
                 client_id: request.client_id.clone(),
@@ -182,6 +184,7 @@ impl ConsumerGroup {
             },
         );
         self.empty_since = None;
+        member_id
     }
 
     /// The member's next assignment: its target, minus partitions another member still owns.

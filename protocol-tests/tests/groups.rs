@@ -1,0 +1,451 @@
+//! Group coordinator APIs at their lowest and highest versions, through raw frames.
+
+use bytes::Bytes;
+use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use protocol_tests::{RawClient, TestBroker};
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+fn group(v: &str) -> GroupId {
+    GroupId(s(v))
+}
+
+fn topic(v: &str) -> TopicName {
+    TopicName(s(v))
+}
+
+async fn create_topic(client: &mut RawClient, name: &str, partitions: i32) {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)]);
+    assert_eq!(client.request(7, &request).await.topics[0].error_code, 0);
+}
+
+fn join(group_id: &str, member_id: &str) -> JoinGroupRequest {
+    JoinGroupRequest::default()
+        .with_group_id(group(group_id))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_member_id(s(member_id))
+        .with_protocol_type(s("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(s("range"))
+            .with_metadata(Bytes::from_static(b"meta"))])
+}
+
+#[tokio::test]
+async fn find_coordinator_single_and_batched() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    let v0 = client
+        .request(0, &FindCoordinatorRequest::default().with_key(s("g")))
+        .await;
+    assert_eq!(
+        (v0.error_code, v0.node_id.0, v0.port),
+        (0, 1, broker.addr.port() as i32)
+    );
+    let v6 = client
+        .request(
+            6,
+            &FindCoordinatorRequest::default()
+                .with_key_type(0)
+                .with_coordinator_keys(vec![s("a"), s("b"), s("")]),
+        )
+        .await;
+    let codes: Vec<i16> = v6.coordinators.iter().map(|c| c.error_code).collect();
+    assert_eq!(codes, vec![0, 0, 42]);
+    // Transactions are not supported: no transaction coordinator.
+    let txn = client
+        .request(
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key(s("tx"))
+                .with_key_type(1),
+        )
+        .await;
+    assert_eq!(txn.error_code, 15);
+}
+
+#[tokio::test]
+async fn classic_group_lifecycle_lowest_and_highest() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, "gt", 2).await;
+    // v0: no member id handshake; the only member leads generation 1.
+    let joined = client.request(0, &join("old", "")).await;
+    assert_eq!((joined.error_code, joined.generation_id), (0, 1));
+    assert_eq!(joined.leader, joined.member_id);
+    assert_eq!(joined.members.len(), 1);
+    let sync = SyncGroupRequest::default()
+        .with_group_id(group("old"))
+        .with_generation_id(1)
+        .with_member_id(joined.member_id.clone())
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(joined.member_id.clone())
+            .with_assignment(Bytes::from_static(b"assigned"))]);
+    let synced = client.request(0, &sync).await;
+    assert_eq!(
+        (synced.error_code, &synced.assignment[..]),
+        (0, &b"assigned"[..])
+    );
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(group("old"))
+        .with_generation_id(1)
+        .with_member_id(joined.member_id.clone());
+    assert_eq!(client.request(0, &heartbeat).await.error_code, 0);
+    assert_eq!(
+        client
+            .request(0, &heartbeat.clone().with_generation_id(7))
+            .await
+            .error_code,
+        22
+    );
+    assert_eq!(
+        client
+            .request(0, &heartbeat.clone().with_member_id(s("ghost")))
+            .await
+            .error_code,
+        25
+    );
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(group("old"))
+        .with_member_id(joined.member_id.clone());
+    assert_eq!(client.request(0, &leave).await.error_code, 0);
+
+    // v9: MEMBER_ID_REQUIRED first, then a real join.
+    let first = client.request(9, &join("new", "")).await;
+    assert_eq!(first.error_code, 79);
+    assert!(!first.member_id.is_empty());
+    let joined = client
+        .request(9, &join("new", first.member_id.as_str()))
+        .await;
+    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+    assert_eq!(joined.protocol_type.as_deref(), Some("consumer"));
+    let sync = SyncGroupRequest::default()
+        .with_group_id(group("new"))
+        .with_generation_id(joined.generation_id)
+        .with_member_id(joined.member_id.clone())
+        .with_protocol_type(Some(s("consumer")))
+        .with_protocol_name(Some(s("range")))
+        .with_assignments(vec![]);
+    let synced = client.request(5, &sync).await;
+    assert_eq!(
+        (synced.error_code, synced.protocol_name.as_deref()),
+        (0, Some("range"))
+    );
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(group("new"))
+        .with_generation_id(joined.generation_id)
+        .with_member_id(joined.member_id.clone());
+    assert_eq!(client.request(4, &heartbeat).await.error_code, 0);
+
+    let described = client
+        .request(
+            6,
+            &DescribeGroupsRequest::default().with_groups(vec![group("new"), group("nope")]),
+        )
+        .await;
+    assert_eq!(described.groups[0].group_state.as_str(), "Stable");
+    assert_eq!(described.groups[0].members.len(), 1);
+    assert_eq!(described.groups[1].group_state.as_str(), "Dead");
+    let low = client
+        .request(
+            0,
+            &DescribeGroupsRequest::default().with_groups(vec![group("new")]),
+        )
+        .await;
+    assert_eq!(low.groups[0].protocol_data.as_str(), "range");
+
+    let listed = client.request(0, &ListGroupsRequest::default()).await;
+    assert!(listed.groups.iter().any(|g| g.group_id.as_str() == "new"));
+    let stable = client
+        .request(
+            5,
+            &ListGroupsRequest::default().with_states_filter(vec![s("Stable")]),
+        )
+        .await;
+    assert_eq!(stable.groups.len(), 1);
+    assert_eq!(stable.groups[0].group_type.as_str(), "classic");
+
+    // A non-empty group cannot be deleted; after the batched leave it can.
+    let delete =
+        DeleteGroupsRequest::default().with_groups_names(vec![group("new"), group("missing")]);
+    let codes: Vec<i16> = client
+        .request(2, &delete)
+        .await
+        .results
+        .iter()
+        .map(|r| r.error_code)
+        .collect();
+    assert_eq!(codes, vec![68, 69]);
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(group("new"))
+        .with_members(vec![
+            MemberIdentity::default().with_member_id(joined.member_id.clone()),
+            MemberIdentity::default().with_member_id(s("x")),
+        ]);
+    let left = client.request(5, &leave).await;
+    assert_eq!(
+        left.members
+            .iter()
+            .map(|m| m.error_code)
+            .collect::<Vec<_>>(),
+        vec![0, 25]
+    );
+    let codes: Vec<i16> = client
+        .request(
+            0,
+            &DeleteGroupsRequest::default().with_groups_names(vec![group("new")]),
+        )
+        .await
+        .results
+        .iter()
+        .map(|r| r.error_code)
+        .collect();
+    assert_eq!(codes, vec![0]);
+}
+
+fn commit(
+    group_id: &str,
+    generation: i32,
+    member: &str,
+    partition: i32,
+    offset: i64,
+) -> OffsetCommitRequest {
+    OffsetCommitRequest::default()
+        .with_group_id(group(group_id))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(s(member))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic("ot"))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)
+                .with_committed_leader_epoch(-1)
+                .with_committed_metadata(Some(s("meta")))])])
+}
+
+#[tokio::test]
+async fn offsets_commit_fetch_delete_and_survive_restart() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, "ot", 2).await;
+    // Simple (group-less) commits at the lowest and highest versions.
+    let response = client.request(2, &commit("og", -1, "", 0, 42)).await;
+    assert_eq!(response.topics[0].partitions[0].error_code, 0);
+    let response = client.request(9, &commit("og", -1, "", 1, 7)).await;
+    assert_eq!(response.topics[0].partitions[0].error_code, 0);
+    let response = client.request(9, &commit("og", -1, "", 9, 7)).await;
+    assert_eq!(response.topics[0].partitions[0].error_code, 3);
+
+    let v1 = OffsetFetchRequest::default()
+        .with_group_id(group("og"))
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(topic("ot"))
+            .with_partition_indexes(vec![0, 1])]));
+    let fetched = client.request(1, &v1).await;
+    let offsets: Vec<i64> = fetched.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.committed_offset)
+        .collect();
+    assert_eq!(offsets, vec![42, 7]);
+    let v9 = OffsetFetchRequest::default().with_groups(vec![
+        OffsetFetchRequestGroup::default()
+            .with_group_id(group("og"))
+            .with_member_epoch(-1)
+            .with_topics(None),
+        OffsetFetchRequestGroup::default()
+            .with_group_id(group("other"))
+            .with_member_epoch(-1)
+            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                .with_name(topic("ot"))
+                .with_partition_indexes(vec![0])])),
+    ]);
+    let fetched = client.request(9, &v9).await;
+    assert_eq!(fetched.groups[0].topics[0].partitions.len(), 2);
+    assert_eq!(
+        fetched.groups[1].topics[0].partitions[0].committed_offset,
+        -1
+    );
+
+    // Members of a live group must name the current generation.
+    let joined = client.request(3, &join("og", "")).await;
+    assert_eq!(
+        client
+            .request(
+                7,
+                &commit(
+                    "og",
+                    joined.generation_id + 5,
+                    joined.member_id.as_str(),
+                    0,
+                    1
+                )
+            )
+            .await
+            .topics[0]
+            .partitions[0]
+            .error_code,
+        22
+    );
+    assert_eq!(
+        client.request(7, &commit("og", -1, "", 0, 1)).await.topics[0].partitions[0].error_code,
+        25
+    );
+    let delete = OffsetDeleteRequest::default()
+        .with_group_id(group("og"))
+        .with_topics(vec![OffsetDeleteRequestTopic::default()
+            .with_name(topic("ot"))
+            .with_partitions(vec![
+                OffsetDeleteRequestPartition::default().with_partition_index(1)
+            ])]);
+    let refused = client.request(0, &delete).await;
+    assert_eq!(refused.topics[0].partitions[0].error_code, 86);
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(group("og"))
+        .with_member_id(joined.member_id.clone());
+    assert_eq!(client.request(1, &leave).await.error_code, 0);
+    let deleted = client.request(0, &delete).await;
+    assert_eq!(
+        (
+            deleted.error_code,
+            deleted.topics[0].partitions[0].error_code
+        ),
+        (0, 0)
+    );
+
+    drop(client);
+    let (dir, keep) = broker.stop().await;
+    let broker = TestBroker::start_in(dir).await;
+    let mut client = broker.client().await;
+    let fetched = client.request(1, &v1).await;
+    let offsets: Vec<i64> = fetched.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.committed_offset)
+        .collect();
+    assert_eq!(
+        offsets,
+        vec![42, -1],
+        "commits survive a restart, the deleted one stays deleted"
+    );
+    assert_eq!(
+        fetched.topics[0].partitions[0].metadata.as_deref(),
+        Some("meta")
+    );
+    drop(keep);
+}
+
+#[tokio::test]
+async fn consumer_group_heartbeat_and_describe() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, "kt", 4).await;
+    let heartbeat = |member: &str, epoch: i32| {
+        ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(group("kg"))
+            .with_member_id(s(member))
+            .with_member_epoch(epoch)
+            .with_rebalance_timeout_ms(10_000)
+            .with_subscribed_topic_names(Some(vec![topic("kt")]))
+    };
+    let first = client.request(0, &heartbeat("", 0)).await;
+    assert_eq!(first.error_code, 0);
+    let member_a = first.member_id.clone().unwrap();
+    let assigned = first.assignment.as_ref().unwrap();
+    assert_eq!(assigned.topic_partitions[0].partitions, vec![0, 1, 2, 3]);
+    // v1: the client picks its member id. B must wait for A to release half.
+    let second = client
+        .request(1, &heartbeat("member-b-0000000000000000", 0))
+        .await;
+    assert_eq!(second.error_code, 0);
+    let empty = second.assignment.as_ref().map_or(0, |a| {
+        a.topic_partitions
+            .iter()
+            .map(|t| t.partitions.len())
+            .sum::<usize>()
+    });
+    assert_eq!(empty, 0, "nothing is handed out that A still owns");
+    let a_again = client
+        .request(
+            1,
+            &heartbeat(member_a.as_str(), first.member_epoch).with_subscribed_topic_names(None),
+        )
+        .await;
+    let kept: Vec<i32> = a_again.assignment.unwrap().topic_partitions[0]
+        .partitions
+        .clone();
+    assert_eq!(kept.len(), 2);
+    // A reports it let go; now B gets the other two.
+    let topic_id = assigned.topic_partitions[0].topic_id;
+    let report = heartbeat(member_a.as_str(), a_again.member_epoch)
+        .with_subscribed_topic_names(None)
+        .with_topic_partitions(Some(vec![TopicPartitions::default()
+            .with_topic_id(topic_id)
+            .with_partitions(kept.clone())]));
+    assert_eq!(client.request(1, &report).await.error_code, 0);
+    let b_again = client
+        .request(
+            1,
+            &heartbeat("member-b-0000000000000000", second.member_epoch)
+                .with_subscribed_topic_names(None),
+        )
+        .await;
+    let got: Vec<i32> = b_again.assignment.unwrap().topic_partitions[0]
+        .partitions
+        .clone();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|p| !kept.contains(p)));
+    // A stale epoch is fenced.
+    assert_eq!(
+        client
+            .request(1, &heartbeat(member_a.as_str(), 999))
+            .await
+            .error_code,
+        110
+    );
+
+    for version in [0, 1] {
+        let described = client
+            .request(
+                version,
+                &ConsumerGroupDescribeRequest::default()
+                    .with_group_ids(vec![group("kg"), group("none")]),
+            )
+            .await;
+        assert_eq!(described.groups[0].error_code, 0);
+        assert_eq!(described.groups[0].members.len(), 2);
+        assert_eq!(described.groups[1].error_code, 69);
+    }
+    let leave = client.request(1, &heartbeat(member_a.as_str(), -1)).await;
+    assert_eq!((leave.error_code, leave.member_epoch), (0, -1));
+    let listed = client
+        .request(
+            5,
+            &ListGroupsRequest::default().with_types_filter(vec![s("consumer")]),
+        )
+        .await;
+    assert_eq!(listed.groups.len(), 1);
+}
