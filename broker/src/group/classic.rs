@@ -718,3 +718,144 @@ fn error_join(code: i16, member_id: &str) -> JoinResult {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(member_id: &str, instance_id: Option<&str>) -> JoinRequest {
+        JoinRequest {
+            member_id: member_id.into(),
+            instance_id: instance_id.map(String::from),
+            client_id: "c".into(),
+            client_host: "h".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(5),
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"m"))],
+            require_known_member_id: false,
+        }
+    }
+
+    fn now_result(reply: Reply<JoinResult>) -> JoinResult {
+        match reply {
+            Reply::Now(result) => result,
+            Reply::Wait(mut receiver) => receiver.try_recv().expect("join completed"),
+        }
+    }
+
+    #[test]
+    fn two_members_then_one_leaves() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g".into(), t0, Duration::ZERO);
+        let a = now_result(group.join(request("", None), t0));
+        assert_eq!((a.error_code, a.generation_id), (ec::NONE, 1));
+        // B joins: A must rejoin before generation 2 completes.
+        let Reply::Wait(mut b) = group.join(request("", None), t0) else {
+            panic!("B waits")
+        };
+        assert!(b.try_recv().is_err());
+        assert_eq!(
+            group.heartbeat(&a.member_id, None, 1, t0),
+            ec::REBALANCE_IN_PROGRESS
+        );
+        let a2 = now_result(group.join(request(&a.member_id, None), t0));
+        let b2 = b.try_recv().expect("B completes with A");
+        assert_eq!((a2.generation_id, b2.generation_id), (2, 2));
+        assert_eq!(a2.members.len(), 2, "the leader gets every member");
+        assert!(b2.members.is_empty());
+        assert_eq!(group.leave(&a.member_id, None, t0), ec::NONE);
+        assert_eq!(group.state, ClassicState::PreparingRebalance);
+    }
+
+    #[test]
+    fn silent_members_expire_and_rebalances_time_out() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g".into(), t0, Duration::ZERO);
+        let a = now_result(group.join(request("", None), t0));
+        let Reply::Wait(mut b) = group.join(request("", None), t0) else {
+            panic!("B waits")
+        };
+        // A never rejoins: after the rebalance timeout B proceeds alone.
+        group.tick(t0 + Duration::from_secs(6));
+        let b = b.try_recv().expect("rebalance timed out");
+        assert_eq!(b.members.len(), 1);
+        assert_eq!(
+            group.heartbeat(&a.member_id, None, b.generation_id, t0),
+            ec::UNKNOWN_MEMBER_ID
+        );
+        // B stops heartbeating: the session timeout removes it and the group empties.
+        group.tick(t0 + Duration::from_secs(30));
+        assert_eq!(group.state, ClassicState::Empty);
+    }
+
+    #[test]
+    fn static_member_restart_fences_the_old_id() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g".into(), t0, Duration::ZERO);
+        let first = now_result(group.join(request("", Some("instance-1")), t0));
+        let sync = group.sync(
+            &first.member_id,
+            Some("instance-1"),
+            first.generation_id,
+            vec![],
+            t0,
+        );
+        assert!(matches!(sync, Reply::Wait(_)));
+        let again = now_result(group.join(request("", Some("instance-1")), t0));
+        assert_ne!(again.member_id, first.member_id);
+        assert_eq!(
+            group.heartbeat(
+                &first.member_id,
+                Some("instance-1"),
+                again.generation_id,
+                t0
+            ),
+            ec::FENCED_INSTANCE_ID
+        );
+    }
+
+    #[test]
+    fn initial_delay_gathers_members_into_one_generation() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g".into(), t0, Duration::from_secs(3));
+        let Reply::Wait(mut a) = group.join(request("", None), t0) else {
+            panic!("A waits")
+        };
+        let Reply::Wait(mut b) = group.join(request("", None), t0 + Duration::from_secs(1)) else {
+            panic!("B waits")
+        };
+        group.tick(t0 + Duration::from_secs(2));
+        assert!(a.try_recv().is_err(), "still inside the initial delay");
+        group.tick(t0 + Duration::from_secs(5));
+        let (a, b) = (a.try_recv().unwrap(), b.try_recv().unwrap());
+        assert_eq!((a.generation_id, b.generation_id), (1, 1));
+    }
+
+    #[test]
+    fn v4_joins_need_a_member_id_first() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g".into(), t0, Duration::ZERO);
+        let required = now_result(group.join(
+            JoinRequest {
+                require_known_member_id: true,
+                ..request("", None)
+            },
+            t0,
+        ));
+        assert_eq!(required.error_code, ec::MEMBER_ID_REQUIRED);
+        let joined = now_result(group.join(request(&required.member_id, None), t0));
+        assert_eq!(
+            (joined.error_code, joined.member_id),
+            (ec::NONE, required.member_id)
+        );
+        let other = now_result(group.join(
+            JoinRequest {
+                protocol_type: "connect".into(),
+                ..request("", None)
+            },
+            t0,
+        ));
+        assert_eq!(other.error_code, ec::INCONSISTENT_GROUP_PROTOCOL);
+    }
+}
