@@ -185,7 +185,8 @@ public class GroupCheck {
      * with a rebalance listener. Processes records (ledger), then commitSync()s exactly the
      * processed offsets. While `gate` is closed, newly assigned partitions are paused, so
      * assignments can be checked before anything is consumed. `limit` caps how many records
-     * it processes (the rest of a batch is seeked back, so nothing unprocessed is skipped).
+     * it processes per partition (the rest of a batch is seeked back, so nothing unprocessed
+     * is skipped, and the partition is paused).
      */
     static final class Worker implements Runnable, ConsumerRebalanceListener {
         final String name;
@@ -200,6 +201,7 @@ public class GroupCheck {
         volatile Throwable failure;
         volatile long subscribeNanos;
         volatile long processed = 0;
+        private final Map<Integer, Long> perPartition = new HashMap<>();
         volatile int commitFailures = 0;
         private final Set<Integer> assignment = new TreeSet<>();
         final Map<Integer, Long> firstOffset = new TreeMap<>();
@@ -289,8 +291,14 @@ public class GroupCheck {
                 consumer.subscribe(List.of(topic), this);
                 while (!stop) {
                     ConsumerRecords<String, String> recs = consumer.poll(Duration.ofMillis(100));
-                    if (gate.get() && processed < limit && !consumer.paused().isEmpty()) {
-                        consumer.resume(consumer.paused());
+                    if (gate.get() && !consumer.paused().isEmpty()) {
+                        List<TopicPartition> resume = new ArrayList<>();
+                        for (TopicPartition tp : consumer.paused()) {
+                            if (count(tp.partition()) < limit) {
+                                resume.add(tp);
+                            }
+                        }
+                        consumer.resume(resume);
                     }
                     if (!recs.isEmpty()) {
                         process(recs);
@@ -306,12 +314,26 @@ public class GroupCheck {
             }
         }
 
+        synchronized long count(int p) {
+            return perPartition.getOrDefault(p, 0L);
+        }
+
+        /** Processed `limit` records of each of these partitions. */
+        synchronized boolean budgetUsed(Set<Integer> parts) {
+            for (int p : parts) {
+                if (count(p) < limit) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
         private void process(ConsumerRecords<String, String> recs) throws InterruptedException {
             Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
             Map<TopicPartition, Long> rewind = new HashMap<>();
             for (ConsumerRecord<String, String> r : recs) {
                 TopicPartition tp = new TopicPartition(r.topic(), r.partition());
-                if (processed >= limit || rewind.containsKey(tp)) {
+                if (count(r.partition()) >= limit || rewind.containsKey(tp)) {
                     rewind.putIfAbsent(tp, r.offset());
                     continue;
                 }
@@ -326,16 +348,20 @@ public class GroupCheck {
                 firstOffset.putIfAbsent(r.partition(), r.offset());
                 lastOffset.put(r.partition(), r.offset());
                 processed++;
+                synchronized (this) {
+                    perPartition.merge(r.partition(), 1L, Long::sum);
+                }
                 commit.put(tp, new OffsetAndMetadata(r.offset() + 1));
             }
-            if (!rewind.isEmpty()) {
-                // budget used up: don't skip what we did not process, and stop fetching
-                rewind.forEach(consumer::seek);
-                consumer.pause(consumer.assignment());
+            // budget used up: don't skip what we did not process, and stop fetching
+            rewind.forEach(consumer::seek);
+            List<TopicPartition> exhausted = new ArrayList<>();
+            for (TopicPartition tp : consumer.assignment()) {
+                if (count(tp.partition()) >= limit) {
+                    exhausted.add(tp);
+                }
             }
-            if (processed >= limit) {
-                consumer.pause(consumer.assignment());
-            }
+            consumer.pause(exhausted);
             if (sleepPerBatchMs > 0) {
                 Thread.sleep(sleepPerBatchMs);
             }
@@ -516,8 +542,9 @@ public class GroupCheck {
         // 1. A joins alone and gets everything (paused: nothing consumed yet)
         Ledger g = new Ledger(group);
         AtomicBoolean gate = new AtomicBoolean(false);
-        // A processes a quarter of the records: about half of its two partitions
-        Worker a = new Worker("A", protocol, bootstrap, group, topic, g, gate, records / 4, 50, 0).start();
+        // A processes only the first half of each of its partitions
+        long half = end[0] / 2;
+        Worker a = new Worker("A", protocol, bootstrap, group, topic, g, gate, half, 50, 0).start();
         waitFor("A to be assigned all partitions", WAIT_MS, List.of(a), () -> a.assignment().size() == PARTITIONS);
         log("A alone owns %s", a.assignment());
 
@@ -533,8 +560,9 @@ public class GroupCheck {
 
         // 3. consume: A up to its budget, B everything it owns; all committed
         gate.set(true);
-        waitFor("A to process its " + records / 4 + " records and B to commit its partitions", WAIT_MS, ab, () -> {
-            if (a.processed < records / 4) {
+        waitFor("A to process " + half + " records of each of its partitions and B to commit its partitions", WAIT_MS,
+                ab, () -> {
+            if (!a.budgetUsed(aParts)) {
                 return false;
             }
             for (int p : bParts) {
@@ -563,13 +591,13 @@ public class GroupCheck {
         waitFor("group " + group + " to commit every record", WAIT_MS, List.of(b), () -> g.allCommitted(end));
         for (int p : aParts) {
             Long first = b.firstOffset.get(p);
-            if (aCommitted[p] < end[p]) {
-                Util.check(first != null && first == aCommitted[p],
-                        "B's first record on A's partition %d is offset %s, expected A's committed offset %d", p, first,
-                        aCommitted[p]);
-            }
+            Util.check(aCommitted[p] == half, "A committed offset %d on p%d, expected %d (what it processed)",
+                    aCommitted[p], p, half);
+            Util.check(first != null && first == aCommitted[p],
+                    "B's first record on A's partition %d is offset %s, expected A's committed offset %d", p, first,
+                    aCommitted[p]);
         }
-        log("B continued on A's partitions at A's committed offsets: first offsets %s", b.firstOffset);
+        log("B continued on A's partitions %s at A's committed offsets: B's first offsets %s", aParts, b.firstOffset);
         g.checkComplete(zero, end, false);
         log("group %s: all %d records delivered, no committed record delivered twice", group, records);
 
@@ -658,12 +686,14 @@ public class GroupCheck {
         Ledger g = new Ledger(group);
         AtomicBoolean open = new AtomicBoolean(true);
         // throttled so that consumption is still going on while the third member joins
-        Worker w1 = new Worker("W1", protocol, bootstrap, group, topic, g, open, Long.MAX_VALUE, 20, 10).start();
-        Worker w2 = new Worker("W2", protocol, bootstrap, group, topic, g, open, Long.MAX_VALUE, 20, 10).start();
+        Worker w1 = new Worker("W1", protocol, bootstrap, group, topic, g, open, Long.MAX_VALUE, 10, 10).start();
+        Worker w2 = new Worker("W2", protocol, bootstrap, group, topic, g, open, Long.MAX_VALUE, 10, 10).start();
         List<Worker> two = List.of(w1, w2);
         waitFor("W1 and W2 to split the partitions", WAIT_MS, two, () -> splitComplete(two));
         checkSplit(two);
-        Worker w3 = new Worker("W3", protocol, bootstrap, group, topic, g, open, Long.MAX_VALUE, 20, 10);
+        waitFor("W1 and W2 to consume " + records / 10 + " records", WAIT_MS, two,
+                () -> w1.processed + w2.processed >= records / 10);
+        Worker w3 = new Worker("W3", protocol, bootstrap, group, topic, g, open, Long.MAX_VALUE, 10, 10);
         List<Worker> three = List.of(w1, w2, w3);
         long consumedAtJoin = w1.processed + w2.processed;
         w3.start();
