@@ -6,7 +6,7 @@ committed offsets, and resume after a broker restart.
   split  BOOTSTRAP TOPIC GROUP STATE [--records N] [--protocol classic|consumer]
       members A and B subscribe; their assignments (on_assign/on_revoke) must be
       disjoint and cover all 4 partitions; then N records are produced (explicit
-      partition i % 4); A processes about half of its share and closes; B must take
+      partition i % 4); A processes the first half of its partitions and closes; B must take
       over A's partitions exactly at A's committed offsets and read the rest. No
       committed record may be delivered twice. Then N/4 more records are produced
       and the committed offsets are written to STATE (JSON).
@@ -79,10 +79,11 @@ class Member:
         self.ledger = ledger
         self.limit = limit
         self.processed = 0
+        self.per_partition = {}
         self.commit_failures = 0
         self.assignment = set()
         self.first = {}
-        self.paused = False
+        self.paused = set()
         conf = {
             "bootstrap.servers": bootstrap,
             "group.id": group,
@@ -121,20 +122,23 @@ class Member:
             if m.error():
                 raise CheckFailed(f"{self.name}: consume error {m.error()}")
             p, o = m.partition(), m.offset()
-            if (self.limit is not None and self.processed >= self.limit) or p in rewind:
+            if (self.limit is not None and self.per_partition.get(p, 0) >= self.limit) or p in rewind:
                 rewind.setdefault(p, o)
                 continue
             self.ledger.delivered(self, p, o, m.value())
             self.first.setdefault(p, o)
             self.processed += 1
+            self.per_partition[p] = self.per_partition.get(p, 0) + 1
             commit[p] = o + 1
-        if rewind:
-            # budget used up: go back to the first unprocessed record and stop fetching
-            for p, o in rewind.items():
-                self.c.seek(TopicPartition(self.topic, p, o))
-        if self.limit is not None and self.processed >= self.limit and not self.paused:
-            self.c.pause(self.c.assignment())
-            self.paused = True
+        # per-partition budget used up: go back to the first unprocessed record, stop fetching
+        for p, o in rewind.items():
+            self.c.seek(TopicPartition(self.topic, p, o))
+        if self.limit is not None:
+            done = [tp for tp in self.c.assignment()
+                    if self.per_partition.get(tp.partition, 0) >= self.limit and tp.partition not in self.paused]
+            if done:
+                self.c.pause(done)
+                self.paused |= {tp.partition for tp in done}
         if commit:
             try:
                 self.c.commit(offsets=[TopicPartition(self.topic, p, o) for p, o in commit.items()],
@@ -189,7 +193,8 @@ def split(a):
         f"group.protocol={a.protocol}")
     kcompat.create_topic(a.bootstrap, a.topic, PARTS)
     g = Ledger(a.group)
-    A = Member("A", a.bootstrap, a.group, a.topic, g, a.protocol, limit=a.records // 4)
+    half = a.records // PARTS // 2  # A reads only the first half of each of its partitions
+    A = Member("A", a.bootstrap, a.group, a.topic, g, a.protocol, limit=half)
     run_until("A to own all partitions", [A], lambda: len(A.assignment) == PARTS)
     B = Member("B", a.bootstrap, a.group, a.topic, g, a.protocol)
     t = time.monotonic()
@@ -198,8 +203,9 @@ def split(a):
     log(f"{ts()} split after {(time.monotonic() - t) * 1000:.0f} ms: A={sorted(a_parts)} B={sorted(b_parts)}")
 
     end = produce(a.bootstrap, a.topic, a.records, [0] * PARTS, "a")
-    run_until("A to process its budget and B to commit its partitions", [A, B],
-              lambda: A.processed >= A.limit and all(g.committed[p] >= end[p] for p in b_parts))
+    run_until("A to process half of its partitions and B to commit its partitions", [A, B],
+              lambda: all(A.per_partition.get(p, 0) >= half for p in a_parts)
+              and all(g.committed[p] >= end[p] for p in b_parts))
     check(A.assignment == a_parts and B.assignment == b_parts,
           f"assignment changed while consuming: A={A.assignment} B={B.assignment}")
     g.check()
@@ -209,6 +215,7 @@ def split(a):
     run_until("B to own all partitions and commit everything", [B],
               lambda: len(B.assignment) == PARTS and g.all_committed(end))
     for p, off in a_committed.items():
+        check(off == half, f"A committed {off} on p{p}, expected {half} (what it processed)")
         if off < end[p]:
             check(B.first.get(p) == off,
                   f"B's first record on A's partition {p} is offset {B.first.get(p)}, expected A's committed {off}")

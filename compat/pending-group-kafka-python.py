@@ -4,8 +4,8 @@ group_id + subscribe(), manual commit(); a second member of the same group
 resumes exactly after the committed offsets.
 
   1. 4-partition topic, N records (explicit partition i % 4, value names its offset)
-  2. member 1 subscribes, processes about half of the records, commit()s after
-     every poll (exactly what was processed) and closes
+  2. member 1 subscribes, processes the first half of every partition, commit()s
+     after every poll (exactly what was processed) and closes
   3. committed() matches what member 1 committed
   4. member 2 (same group) subscribes: its first record on every partition is at
      the committed offset; it reads the rest, nothing committed is re-read, and
@@ -43,8 +43,10 @@ def member(bootstrap, group, topic):
     return c
 
 
-def consume(c, topic, name, seen, committed, stop, timeout=60.0):
-    """poll/process/commit until stop() or timeout; returns first offsets per partition."""
+def consume(c, topic, name, seen, committed, stop, upto=None, timeout=60.0):
+    """poll/process/commit until stop() or timeout; returns first offsets per partition.
+    With upto: only records below upto[p] are processed; the partition is then seeked
+    back to upto[p] and paused."""
     first = {}
     deadline = time.monotonic() + timeout
     while not stop():
@@ -56,6 +58,10 @@ def consume(c, topic, name, seen, committed, stop, timeout=60.0):
         for tp, recs in batch.items():
             for r in recs:
                 p, o = r.partition, r.offset
+                if upto is not None and o >= upto[p]:
+                    c.seek(tp, upto[p])
+                    c.pause(tp)
+                    break
                 if o < committed[p]:
                     fail(f"{name} got (p{p}, o{o}) although offset {committed[p]} was committed")
                 want = f"v-{p}-{o}".encode()
@@ -98,7 +104,8 @@ def main():
     seen = {}
     committed = [0] * PARTS
     c1 = member(a.bootstrap, group, topic)
-    consume(c1, topic, "member1", seen, committed, lambda: len(seen) >= a.records // 2)
+    half = [e // 2 for e in end]
+    consume(c1, topic, "member1", seen, committed, lambda: committed == half, upto=half)
     log(f"member1 read {len(seen)} records and committed {committed}")
     tps = [TopicPartition(topic, p) for p in range(PARTS)]
     got = [c1.committed(tp) or 0 for tp in tps]  # None: nothing committed
