@@ -9,7 +9,8 @@
 #          a second group also reads every record
 #   resume after a broker restart a new member resumes at the committed offsets
 #   bench  BENCH line: time from a third member's subscribe() to all three
-#          holding a complete, disjoint assignment (while consuming)
+#          holding a complete, disjoint assignment (while consuming), over
+#          GROUP_BENCH_ROUNDS rounds (default 3) plus a min/median/max line
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -34,7 +35,17 @@ restart_broker
 java_run 180 GroupCheck resume "$PROTOCOL" "$BOOTSTRAP" "$TOPIC" "$GROUP" "$WORK/state.properties" \
     | tee "$WORK/resume.out"
 
-log "rebalance time for a group of 3"
-java_run 240 GroupCheck bench "$PROTOCOL" "$BOOTSTRAP" "bench-$TOPIC" "$GROUP-bench" "${GROUP_BENCH_RECORDS:-20000}" \
-    | tee "$WORK/bench.out"
+# The classic figure depends on where the existing members are in their
+# heartbeat cycle (heartbeat.interval.ms, 3 s by default) when the third
+# joins, so several rounds, each on its own topic and group.
+ROUNDS="${GROUP_BENCH_ROUNDS:-3}"
+for r in $(seq "$ROUNDS"); do
+    log "rebalance time for a group of 3, round $r/$ROUNDS"
+    java_run 240 GroupCheck bench "$PROTOCOL" "$BOOTSTRAP" "bench$r-$TOPIC" "$GROUP-bench$r" \
+        "${GROUP_BENCH_RECORDS:-20000}" | tee -a "$WORK/bench.out"
+done
+sed -n 's/^BENCH group-rebalance-3 [^ ]*: \([0-9]*\) ms.*/\1/p' "$WORK/bench.out" | sort -n \
+    | awk -v p="$PROTOCOL" '{v[NR] = $1} END {
+        printf "BENCH group-rebalance-3 protocol=%s summary: %d rounds, min %d ms, median %d ms, max %d ms\n",
+            p, NR, v[1], v[int((NR + 1) / 2)], v[NR] }'
 log "PASS"
