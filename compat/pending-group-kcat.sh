@@ -7,6 +7,9 @@
 #     once, each by the member that owns its partition
 #   - after both stop (SIGTERM: commit and leave), a third `kcat -G -e` in the
 #     same group reads nothing (the offsets were committed)
+#   - two new members split the group; one is SIGKILLed (no LeaveGroup): after
+#     session.timeout.ms the survivor owns all partitions and reads exactly the
+#     records produced after the crash
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -53,24 +56,30 @@ revoked_last() { # true if the member's last rebalance line is a revoke
     grep -a 'rebalanced' "$WORK/$1.err" | tail -n 1 | grep -q 'revoked'
 }
 
+# wait_split A B: until both members' latest assignments are disjoint and
+# cover all 4 partitions; sets a1 / a2.
+wait_split() {
+    local deadline=$((SECONDS + 60)) all
+    while :; do
+        a1="$(assigned "$1")" a2="$(assigned "$2")"
+        if [[ -n "$a1" && -n "$a2" ]] && ! revoked_last "$1" && ! revoked_last "$2"; then
+            all="$(echo "$a1 $a2" | tr ' ' '\n' | sort -n | paste -sd' ')"
+            [[ "$all" == "0 1 2 3" ]] && break
+        fi
+        if ((SECONDS > deadline)); then
+            tail -n 20 "$WORK/$1.err" "$WORK/$2.err"
+            fail "the two members did not split the 4 partitions within 60s ($1: '$a1', $2: '$a2')"
+        fi
+        sleep 0.2
+    done
+    log "split: $1 owns [$a1], $2 owns [$a2]"
+}
+
 log "starting two kcat -G members in group $GROUP"
 member m1
 sleep 1
 member m2
-deadline=$((SECONDS + 60))
-while :; do
-    a1="$(assigned m1)" a2="$(assigned m2)"
-    if [[ -n "$a1" && -n "$a2" ]] && ! revoked_last m1 && ! revoked_last m2; then
-        all="$(echo "$a1 $a2" | tr ' ' '\n' | sort -n | paste -sd' ')"
-        [[ "$all" == "0 1 2 3" ]] && break
-    fi
-    if ((SECONDS > deadline)); then
-        tail -n 20 "$WORK"/m1.err "$WORK"/m2.err
-        fail "the two members did not split the 4 partitions within 60s (m1: '$a1', m2: '$a2')"
-    fi
-    sleep 0.2
-done
-log "split: m1 owns [$a1], m2 owns [$a2]"
+wait_split m1 m2
 
 "$PYTHON" - "$N" >"$WORK/input.txt" <<'PY'
 import sys
@@ -126,4 +135,46 @@ if [[ -s "$WORK/m3.out" ]]; then
     fail "third member re-read $(wc -l <"$WORK/m3.out") committed records"
 fi
 grep -q 'assigned:' "$WORK/m3.err" || { tail -n 20 "$WORK/m3.err"; fail "third member never got an assignment"; }
+
+# A member that dies without LeaveGroup: the coordinator must expire it after
+# session.timeout.ms (10 s) and hand its partitions to the survivor.
+log "crash: m4 and m5 split the group, then m4 is SIGKILLed (no LeaveGroup)"
+member m4
+sleep 1
+member m5
+wait_split m4 m5
+m4_kcat="$(pgrep -P "${PIDS[0]}" -x kcat)" || fail "no kcat process under timeout pid ${PIDS[0]}"
+kill -KILL "$m4_kcat"
+killed_at=$SECONDS
+wait "${PIDS[0]}" 2>/dev/null || true # reap it (its timeout exits 137)
+M=$((N / 4))
+"$PYTHON" - "$M" >"$WORK/input2.txt" <<'PY'
+import sys
+for i in range(int(sys.argv[1])):
+    print(f"k{i}\tw-{i:06d}")
+PY
+timeout 120 kcat -b "$BOOTSTRAP" -P -t "$TOPIC" -K $'\t' -X acks=all <"$WORK/input2.txt" 2>"$WORK/produce2.err" \
+    || { cat "$WORK/produce2.err"; fail "kcat -P failed"; }
+deadline=$((SECONDS + 60))
+until [[ "$(assigned m5)" == "0 1 2 3" ]] && ! revoked_last m5; do
+    if ((SECONDS > deadline)); then
+        tail -n 20 "$WORK/m5.err"
+        fail "m5 did not take over all partitions within 60s of m4's SIGKILL (owns '$(assigned m5)')"
+    fi
+    sleep 0.2
+done
+log "m5 owns all partitions $((SECONDS - killed_at))s after m4's SIGKILL (session.timeout.ms=10000)"
+deadline=$((SECONDS + 60))
+until (($(wc -l <"$WORK/m5.out") >= M)); do
+    ((SECONDS < deadline)) || fail "m5 read $(wc -l <"$WORK/m5.out") of the $M new records within 60s"
+    sleep 0.2
+done
+sleep 2
+stop_members
+[[ ! -s "$WORK/m4.out" ]] || fail "m4 read records before any were produced: $(head -n 3 "$WORK/m4.out")"
+cut -f3 "$WORK/m5.out" | sort >"$WORK/m5.values"
+cut -f2 "$WORK/input2.txt" | sort >"$WORK/input2.values"
+cmp -s "$WORK/m5.values" "$WORK/input2.values" \
+    || fail "m5 read $(wc -l <"$WORK/m5.out") records; expected exactly the $M produced after the crash, once each"
+log "m5 read exactly the $M records produced after the crash"
 log "PASS"
