@@ -267,6 +267,12 @@ public class GroupAdminCheck {
         Util.info("describeConsumerGroups(KIP-848 group): %s", d);
         Util.check(d.type() == GroupType.CONSUMER, "KIP-848 group: type %s, expected CONSUMER", d.type());
         Util.check(d.groupState() == GroupState.STABLE, "KIP-848 group: state %s, expected STABLE", d.groupState());
+        if (!"uniform".equals(d.partitionAssignor())) {
+            // Kafka's group.consumer.assignors default is [uniform, range]; the first is used
+            // when no member asks for one (group.remote.assignor)
+            Util.warn("KIP-848 group: partitionAssignor %s, Kafka reports uniform (its default server assignor)",
+                    d.partitionAssignor());
+        }
         Util.check(d.members().size() == 1, "KIP-848 group: %d members", d.members().size());
         MemberDescription md = d.members().iterator().next();
         Util.check(md.assignment().topicPartitions().size() == P, "KIP-848 group: member assignment %s",
