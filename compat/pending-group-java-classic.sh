@@ -8,6 +8,8 @@
 #          at its committed offsets; no committed record is delivered twice;
 #          a second group also reads every record
 #   resume after a broker restart a new member resumes at the committed offsets
+#   live-restart  a member that keeps running across a broker restart goes on
+#          from its committed offsets
 #   bench  BENCH line: time from a third member's subscribe() to all three
 #          holding a complete, disjoint assignment (while consuming), over
 #          GROUP_BENCH_ROUNDS rounds (default 3) plus a min/median/max line
@@ -22,7 +24,7 @@ GROUP="g-$PROTOCOL-$$"
 java_build
 start_broker
 require_apis "${CLASSIC_GROUP_APIS[@]}"
-if [[ "$PROTOCOL" == consumer ]]; then
+if [[ "$PROTOCOL" == consumer ]]; then  # (GROUP_PROTOCOL=cooperative: classic + CooperativeStickyAssignor)
     require_apis 68:ConsumerGroupHeartbeat
 fi
 
@@ -34,6 +36,27 @@ log "restarting the broker"
 restart_broker
 java_run 180 GroupCheck resume "$PROTOCOL" "$BOOTSTRAP" "$TOPIC" "$GROUP" "$WORK/state.properties" \
     | tee "$WORK/resume.out"
+
+log "live restart: a member keeps running while the broker restarts"
+mkdir -p "$WORK/live"
+java_run 240 GroupCheck live-restart "$PROTOCOL" "$BOOTSTRAP" "live-$TOPIC" "$GROUP-live" "$WORK/live" "$N" \
+    >"$WORK/live.out" 2>&1 &
+live_pid=$!
+on_exit "kill $live_pid 2>/dev/null"
+deadline=$((SECONDS + 120))
+until [[ -e "$WORK/live/ready" ]]; do
+    if ! kill -0 "$live_pid" 2>/dev/null || ((SECONDS > deadline)); then
+        cat "$WORK/live.out"
+        fail "live-restart member never got ready"
+    fi
+    sleep 0.2
+done
+restart_broker
+touch "$WORK/live/restarted"
+live_rc=0
+wait "$live_pid" || live_rc=$?
+cat "$WORK/live.out"
+((live_rc == 0)) || fail "live-restart failed (exit $live_rc)"
 
 # The classic figure depends on where the existing members are in their
 # heartbeat cycle (heartbeat.interval.ms, 3 s by default) when the third

@@ -38,7 +38,7 @@ import static java.util.concurrent.TimeUnit.SECONDS;
 /**
  * Consumer groups with the official Java KafkaConsumer, for either group
  * protocol: "classic" (JoinGroup/SyncGroup/Heartbeat) or "consumer" (KIP-848,
- * ConsumerGroupHeartbeat).
+ * ConsumerGroupHeartbeat), or "cooperative" (classic protocol with the CooperativeStickyAssignor).
  *
  *   GroupCheck split  PROTOCOL BOOTSTRAP TOPIC GROUP STATEFILE [RECORDS]
  *       creates TOPIC (4 partitions), produces RECORDS (explicit partition i%4), then
@@ -52,6 +52,10 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *   GroupCheck resume PROTOCOL BOOTSTRAP TOPIC GROUP STATEFILE
  *       a new consumer in GROUP sees the committed offsets from STATEFILE and reads
  *       exactly the records after them (nothing older, nothing missing).
+ *   GroupCheck live-restart PROTOCOL BOOTSTRAP TOPIC GROUP DIR [RECORDS]
+ *       a member reads and commits half of every partition, writes DIR/ready, keeps
+ *       running while the shell restarts the broker, and after DIR/restarted reads the
+ *       rest: every record, no committed record twice.
  *   GroupCheck bench  PROTOCOL BOOTSTRAP TOPIC GROUP [RECORDS]
  *       two consumers share TOPIC (4 partitions) and consume (throttled, committing);
  *       a third subscribes: prints a BENCH line with the time from its subscribe() to
@@ -71,7 +75,8 @@ public class GroupCheck {
         Util.main("GroupCheck " + args[0] + " " + args[1], () -> {
             String mode = args[0];
             String protocol = args[1];
-            Util.check(protocol.equals("classic") || protocol.equals("consumer"), "protocol must be classic|consumer");
+            Util.check(protocol.equals("classic") || protocol.equals("consumer") || protocol.equals("cooperative"),
+                    "protocol must be classic|consumer|cooperative");
             switch (mode) {
                 case "split":
                     split(protocol, args[2], args[3], args[4], args[5],
@@ -79,6 +84,10 @@ public class GroupCheck {
                     break;
                 case "resume":
                     resume(protocol, args[2], args[3], args[4], args[5]);
+                    break;
+                case "live-restart":
+                    liveRestart(protocol, args[2], args[3], args[4], args[5],
+                            args.length > 6 ? Integer.parseInt(args[6]) : 4000);
                     break;
                 case "bench":
                     bench(protocol, args[2], args[3], args[4], args.length > 5 ? Integer.parseInt(args[5]) : 20000);
@@ -194,7 +203,7 @@ public class GroupCheck {
         final String topic;
         final Ledger ledger;
         final AtomicBoolean gate;
-        final long limit;
+        volatile long limit;
         final long sleepPerBatchMs;
         final Thread thread;
         volatile boolean stop = false;
@@ -405,7 +414,14 @@ public class GroupCheck {
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
-        p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol);
+        if (protocol.equals("cooperative")) {
+            // classic protocol with incremental cooperative rebalancing (KIP-429)
+            p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
+            p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG,
+                    org.apache.kafka.clients.consumer.CooperativeStickyAssignor.class.getName());
+        } else {
+            p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol);
+        }
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
@@ -675,6 +691,49 @@ public class GroupCheck {
         g.checkComplete(committed, end, false);
         log("D resumed at the committed offsets %s and read up to %s", java.util.Arrays.toString(committed),
                 java.util.Arrays.toString(end));
+    }
+
+    // ------------------------------------------------------------------ live restart
+
+    /**
+     * A member keeps running while the broker restarts: it reads the first half of every
+     * partition and commits, writes DIR/ready, waits for DIR/restarted (the shell restarts
+     * the broker in between), then reads the rest. No committed record may come again.
+     */
+    static void liveRestart(String protocol, String bootstrap, String topic, String group, String dir, int records)
+            throws Exception {
+        createTopic(bootstrap, topic);
+        long[] end = produce(bootstrap, topic, records, "live");
+        long half = end[0] / 2;
+        Ledger g = new Ledger(group);
+        Worker e = new Worker("E", protocol, bootstrap, group, topic, g, new AtomicBoolean(true), half, 50, 0)
+                .start();
+        Set<Integer> all = Set.of(0, 1, 2, 3);
+        waitFor("E to read and commit the first half of every partition", WAIT_MS, List.of(e), () -> {
+            if (!e.budgetUsed(all)) {
+                return false;
+            }
+            for (int p = 0; p < PARTITIONS; p++) {
+                if (g.committedOf(p) < half) {
+                    return false;
+                }
+            }
+            return true;
+        });
+        java.nio.file.Path ready = java.nio.file.Path.of(dir, "ready");
+        java.nio.file.Path restarted = java.nio.file.Path.of(dir, "restarted");
+        java.nio.file.Files.writeString(ready, "ready\n");
+        log("E committed %d on every partition; waiting while the broker restarts", half);
+        waitFor("the broker restart (" + restarted + ")", 120000, List.of(e),
+                () -> java.nio.file.Files.exists(restarted));
+        log("broker restarted; E reads the rest");
+        e.limit = Long.MAX_VALUE;
+        waitFor("E to read and commit the rest after the broker restart", 2 * WAIT_MS, List.of(e),
+                () -> g.allCommitted(end));
+        e.stopAndJoin();
+        g.checkComplete(new long[PARTITIONS], end, false);
+        log("E went on across the broker restart: all %d records, no committed record twice (%d failed commits, "
+                + "%d uncommitted redeliveries)", records, e.commitFailures, g.uncommittedRedeliveries);
     }
 
     // ------------------------------------------------------------------ bench
