@@ -383,9 +383,10 @@ public class GroupCheck {
                     ledger.committed(e.getKey().partition(), e.getValue().offset());
                 }
             } catch (CommitFailedException | RebalanceInProgressException e) {
-                commitFailures++;
-                log("%s: commitSync(%s) failed (legal during a rebalance, records may be redelivered): %s", name,
-                        offsets(commit), e);
+                if (++commitFailures <= 3) {
+                    log("%s: commitSync(%s) failed (legal during a rebalance, records may be redelivered): %s%s", name,
+                            offsets(commit), e, commitFailures == 3 ? " (further failures only counted)" : "");
+                }
             }
         }
 
