@@ -71,6 +71,7 @@ struct FileConfig {
     offsets_topic_partitions: Option<i32>,
     offsets_retention_minutes: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
+    retention_check_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +99,8 @@ pub struct Config {
     pub offsets_retention_minutes: u64,
     /// group.initial.rebalance.delay.ms.
     pub group_initial_rebalance_delay_ms: u64,
+    /// log.retention.check.interval.ms.
+    pub retention_check_interval_ms: u64,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
@@ -158,6 +161,7 @@ impl Config {
             offsets_topic_partitions: file.offsets_topic_partitions.unwrap_or(16),
             offsets_retention_minutes: file.offsets_retention_minutes.unwrap_or(10080),
             group_initial_rebalance_delay_ms: file.group_initial_rebalance_delay_ms.unwrap_or(3000),
+            retention_check_interval_ms: file.retention_check_interval_ms.unwrap_or(300_000),
         })
     }
 
@@ -182,6 +186,7 @@ impl Config {
             offsets_topic_partitions: 4,
             offsets_retention_minutes: 10080,
             group_initial_rebalance_delay_ms: 0,
+            retention_check_interval_ms: 300_000,
         }
     }
 }

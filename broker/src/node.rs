@@ -80,6 +80,11 @@ impl Node {
         background.spawn(replicas.clone().follow(metadata.subscribe()));
         let groups = start_group_coordinator(&config, &metadata, &replicas).await?;
         background.spawn(groups.clone().run());
+        background.spawn(crate::partition::retention::enforce(
+            metadata.clone(),
+            replicas.clone(),
+            Duration::from_millis(config.retention_check_interval_ms.max(100)),
+        ));
         tracing::info!(
             topics = image.topics.len(),
             partitions = replicas.count(),

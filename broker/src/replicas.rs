@@ -36,6 +36,10 @@ impl Replicas {
         self.read().get(&group).cloned()
     }
 
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        self.read().values().cloned().collect()
+    }
+
     pub fn count(&self) -> usize {
         self.read().len()
     }

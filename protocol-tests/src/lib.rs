@@ -16,6 +16,9 @@ pub use broker;
 
 pub struct TestBroker {
     pub addr: SocketAddr,
+    /// The broker's internals, for tests that drive background work (retention) directly;
+    /// dropped at stop so the store can close.
+    ctx: Option<std::sync::Arc<broker::handlers::Ctx>>,
     pub data_dir: PathBuf,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -37,10 +40,12 @@ impl TestBroker {
             .await
             .expect("broker starts");
         let addr = node.local_addr;
+        let ctx = node.ctx.clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(node.run(shutdown.clone()));
         TestBroker {
             addr,
+            ctx: Some(ctx),
             data_dir,
             shutdown,
             task: Some(task),
@@ -48,8 +53,13 @@ impl TestBroker {
         }
     }
 
+    pub fn ctx(&self) -> &broker::handlers::Ctx {
+        self.ctx.as_ref().expect("broker running")
+    }
+
     /// Stops the broker and returns its data dir (kept alive for a restart).
     pub async fn stop(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
+        self.ctx.take();
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
@@ -161,6 +171,15 @@ pub fn record_batch(
     records: &[(Option<&[u8]>, Option<&[u8]>)],
     producer: Option<(i64, i16, i32)>,
 ) -> Bytes {
+    record_batch_at(records, producer, 1_700_000_000_000)
+}
+
+/// Like [`record_batch`], with record timestamps from `timestamp_ms` on.
+pub fn record_batch_at(
+    records: &[(Option<&[u8]>, Option<&[u8]>)],
+    producer: Option<(i64, i16, i32)>,
+    timestamp_ms: i64,
+) -> Bytes {
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
@@ -182,7 +201,7 @@ pub fn record_batch(
             } else {
                 base_sequence + i as i32
             },
-            timestamp: 1_700_000_000_000 + i as i64,
+            timestamp: timestamp_ms + i as i64,
             key: key.map(Bytes::copy_from_slice),
             value: value.map(Bytes::copy_from_slice),
             headers: Default::default(),

@@ -4,6 +4,7 @@
 pub mod api_versions;
 pub mod configs;
 pub mod consumer_group;
+pub mod delete_records;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod groups;
@@ -101,6 +102,7 @@ pub const SUPPORTED: &[ApiSpec] = &[
         DescribeClusterRequest,
         DescribeClusterResponse
     ),
+    api!(DeleteRecords, DeleteRecordsRequest, DeleteRecordsResponse),
     api!(
         FindCoordinator,
         FindCoordinatorRequest,
@@ -209,6 +211,12 @@ pub fn handle(
         RequestKind::DescribeCluster(req) => std::future::ready(Some(
             ResponseKind::DescribeCluster(describe_cluster::handle(&ctx, req)),
         ))
+        .boxed(),
+        RequestKind::DeleteRecords(req) => async move {
+            Some(ResponseKind::DeleteRecords(
+                delete_records::handle(&ctx, req).await,
+            ))
+        }
         .boxed(),
         RequestKind::FindCoordinator(req) => ready(ResponseKind::FindCoordinator(
             groups::find_coordinator(&ctx, version, req),

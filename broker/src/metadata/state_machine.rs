@@ -90,7 +90,8 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
                         StoredMembership::new(Some(entry.log_id), membership.clone());
                     CommandResult::Ignored
                 }
-                EntryPayload::Blank | EntryPayload::Normal(Command::Append(_)) => {
+                EntryPayload::Blank
+                | EntryPayload::Normal(Command::Append(_) | Command::TrimLog { .. }) => {
                     CommandResult::Ignored
                 }
             };

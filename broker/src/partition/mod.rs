@@ -5,9 +5,10 @@
 //! with the offset it assigned.
 
 pub mod batch;
+pub mod retention;
 pub mod state_machine;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -26,6 +27,8 @@ use state_machine::PartitionStateMachine;
 pub struct PartitionShared {
     high_watermark: watch::Sender<i64>,
     log_start_offset: AtomicI64,
+    /// Raft log index up to which entries only hold trimmed records (0: nothing to purge).
+    purge_upto: AtomicU64,
 }
 
 impl PartitionShared {
@@ -33,7 +36,16 @@ impl PartitionShared {
         PartitionShared {
             high_watermark: watch::Sender::new(0),
             log_start_offset: AtomicI64::new(0),
+            purge_upto: AtomicU64::new(0),
         }
+    }
+
+    pub fn set_log_start_offset(&self, offset: i64) {
+        self.log_start_offset.store(offset, Ordering::Release);
+    }
+
+    pub fn request_purge(&self, log_index: u64) {
+        self.purge_upto.fetch_max(log_index, Ordering::AcqRel);
     }
 
     pub fn set_high_watermark(&self, offset: i64) {
@@ -247,6 +259,92 @@ impl Partition {
         kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)
             .map(|set| set.records)
             .map_err(|e| corrupt(format!("decoding batch: {e}")))
+    }
+
+    /// Moves the log start offset to `offset` (clamped to the high watermark) through Raft;
+    /// returns the new log start offset or a Kafka error code.
+    pub async fn trim(&self, offset: i64) -> Result<i64, i16> {
+        match self
+            .raft
+            .client_write(Command::TrimLog {
+                log_start_offset: offset,
+            })
+            .await
+        {
+            Ok(response) => match response.data {
+                CommandResult::Trimmed { log_start_offset } => Ok(log_start_offset),
+                _ => Err(ec::UNKNOWN_SERVER_ERROR),
+            },
+            Err(_) => Err(ec::NOT_LEADER_OR_FOLLOWER),
+        }
+    }
+
+    /// The log start offset retention asks for: past every batch older than `retention_ms`
+    /// (by its newest timestamp) and past the oldest batches while the log exceeds
+    /// `retention_bytes`. Negative limits are off, as in Kafka.
+    pub fn retention_target(
+        &self,
+        retention_ms: i64,
+        retention_bytes: i64,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        let mut total: i64 = 0;
+        let batches = self.batches()?;
+        for batch in &batches {
+            total += batch.size_bytes as i64;
+        }
+        let mut target = None;
+        for (i, batch) in batches.iter().enumerate() {
+            let too_old = retention_ms >= 0 && batch.max_timestamp < now_ms - retention_ms;
+            // As Kafka: delete only while what remains still holds retention.bytes.
+            let too_big =
+                retention_bytes >= 0 && total - batch.size_bytes as i64 >= retention_bytes;
+            if !(too_old || too_big) {
+                break;
+            }
+            total -= batch.size_bytes as i64;
+            // Up to the next batch's base offset (or the end of this one).
+            target = Some(
+                batches
+                    .get(i + 1)
+                    .map_or(self.high_watermark(), |next| next.base_offset),
+            );
+        }
+        Ok(target.filter(|t| *t > self.log_start_offset()))
+    }
+
+    /// Purges Raft log entries that hold only trimmed records. openraft purges only what a
+    /// snapshot covers; a partition snapshot is its small state-machine checkpoint.
+    pub async fn purge(&self) {
+        let upto = self.shared.purge_upto.load(Ordering::Acquire);
+        if upto == 0 {
+            return;
+        }
+        let covered = |m: &openraft::RaftMetrics<u64, openraft::BasicNode>| {
+            m.snapshot.map_or(0, |s| s.index) >= upto
+        };
+        if !covered(&self.raft.metrics().borrow()) {
+            if let Err(error) = self.raft.trigger().snapshot().await {
+                tracing::warn!(topic = %self.topic, partition = self.index, %error, "snapshot for purge");
+                return;
+            }
+            let waited = self
+                .raft
+                .wait(Some(std::time::Duration::from_secs(10)))
+                .metrics(covered, "snapshot for purge")
+                .await;
+            if waited.is_err() {
+                return;
+            }
+        }
+        if let Err(error) = self.raft.trigger().purge_log(upto).await {
+            tracing::warn!(topic = %self.topic, partition = self.index, %error, "purging the raft log");
+            return;
+        }
+        let _ =
+            self.shared
+                .purge_upto
+                .compare_exchange(upto, 0, Ordering::AcqRel, Ordering::Acquire);
     }
 
     pub async fn shutdown(&self) {

@@ -37,6 +37,11 @@ pub struct Checkpoint {
     pub membership: StoredMembership<u64, BasicNode>,
     pub next_offset: i64,
     pub producers: BTreeMap<i64, ProducerState>,
+    #[serde(default)]
+    pub log_start_offset: i64,
+    /// Bytes of the batches from the log start offset on (retention.bytes).
+    #[serde(default)]
+    pub size_bytes: u64,
 }
 
 pub struct PartitionStateMachine {
@@ -45,6 +50,8 @@ pub struct PartitionStateMachine {
     tail: Arc<LogTail>,
     shared: Arc<PartitionShared>,
     state: Checkpoint,
+    /// The last snapshot built, served to openraft (and to followers that need one).
+    snapshot: Arc<std::sync::Mutex<Option<Snapshot<TypeConfig>>>>,
 }
 
 impl PartitionStateMachine {
@@ -64,12 +71,14 @@ impl PartitionStateMachine {
             })?,
         };
         shared.set_high_watermark(state.next_offset);
+        shared.set_log_start_offset(state.log_start_offset);
         Ok(PartitionStateMachine {
             group,
             store,
             tail,
             shared,
             state,
+            snapshot: Arc::default(),
         })
     }
 
@@ -104,7 +113,9 @@ impl PartitionStateMachine {
             log_index: log_id.index,
             base_offset,
             max_timestamp: header.max_timestamp,
+            size_bytes: header.size_bytes() as u32,
         };
+        self.state.size_bytes += header.size_bytes() as u64;
         writes.put_cf(
             self.store.cf(CF_OFFSET_INDEX),
             offset_key(self.group, last_offset as u64),
@@ -117,6 +128,65 @@ impl PartitionStateMachine {
             base_offset,
             duplicate: false,
         }
+    }
+}
+
+impl PartitionStateMachine {
+    /// Drops whole batches below the new log start offset: their index keys now, their Raft
+    /// log entries when the node next purges (see [`super::Partition::purge`]).
+    fn apply_trim(
+        &mut self,
+        requested: i64,
+        writes: &mut WriteBatch,
+    ) -> StorageResult<CommandResult> {
+        let new_start = requested.min(self.state.next_offset);
+        if new_start <= self.state.log_start_offset {
+            return Ok(CommandResult::Trimmed {
+                log_start_offset: self.state.log_start_offset,
+            });
+        }
+        let cf = self.store.cf(CF_OFFSET_INDEX);
+        let mut iter = self.store.db.raw_iterator_cf(cf);
+        iter.seek(offset_key(
+            self.group,
+            self.state.log_start_offset.max(0) as u64,
+        ));
+        let mut purge_upto = None;
+        while iter.valid() {
+            let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
+                break;
+            };
+            let Some((group, last_offset)) = crate::storage::keys::decode_pair(key) else {
+                break;
+            };
+            let Some(entry) = IndexValue::decode(value) else {
+                break;
+            };
+            if group != self.group || last_offset as i64 >= new_start {
+                break;
+            }
+            self.state.size_bytes = self
+                .state
+                .size_bytes
+                .saturating_sub(entry.size_bytes as u64);
+            purge_upto = Some(entry.log_index);
+            iter.next();
+        }
+        iter.status().map_err(read_error)?;
+        drop(iter);
+        writes.delete_range_cf(
+            cf,
+            offset_key(self.group, 0),
+            offset_key(self.group, new_start as u64),
+        );
+        self.state.log_start_offset = new_start;
+        self.shared.set_log_start_offset(new_start);
+        if let Some(index) = purge_upto {
+            self.shared.request_purge(index);
+        }
+        Ok(CommandResult::Trimmed {
+            log_start_offset: new_start,
+        })
     }
 }
 
@@ -210,6 +280,9 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
                         StoredMembership::new(Some(entry.log_id), membership.clone());
                     CommandResult::Ignored
                 }
+                EntryPayload::Normal(Command::TrimLog { log_start_offset }) => {
+                    self.apply_trim(*log_start_offset, &mut writes)?
+                }
                 EntryPayload::Blank | EntryPayload::Normal(Command::Metadata(_)) => {
                     CommandResult::Ignored
                 }
@@ -236,6 +309,7 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
     async fn get_snapshot_builder(&mut self) -> CheckpointSnapshot {
         CheckpointSnapshot {
             state: self.state.clone(),
+            built: self.snapshot.clone(),
         }
     }
 
@@ -258,20 +332,25 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
-        Ok(None)
+        let built = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(built.as_ref().map(|s| Snapshot {
+            meta: s.meta.clone(),
+            snapshot: Box::new(Cursor::new(s.snapshot.get_ref().clone())),
+        }))
     }
 }
 
 /// A snapshot of a partition is its state-machine checkpoint; the records stay in the log.
 pub struct CheckpointSnapshot {
     state: Checkpoint,
+    built: Arc<std::sync::Mutex<Option<Snapshot<TypeConfig>>>>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for CheckpointSnapshot {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
         let data = serde_json::to_vec(&self.state).map_err(storage_error)?;
         let last = self.state.last_applied;
-        Ok(Snapshot {
+        let snapshot = Snapshot {
             meta: SnapshotMeta {
                 last_log_id: last,
                 last_membership: self.state.membership.clone(),
@@ -281,8 +360,13 @@ impl RaftSnapshotBuilder<TypeConfig> for CheckpointSnapshot {
                     last.map_or(0, |l| l.index)
                 ),
             },
+            snapshot: Box::new(Cursor::new(data.clone())),
+        };
+        *self.built.lock().unwrap_or_else(|p| p.into_inner()) = Some(Snapshot {
+            meta: snapshot.meta.clone(),
             snapshot: Box::new(Cursor::new(data)),
-        })
+        });
+        Ok(snapshot)
     }
 }
 

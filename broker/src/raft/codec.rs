@@ -12,6 +12,7 @@ const KIND_BLANK: u8 = 0;
 const KIND_APPEND: u8 = 1;
 const KIND_METADATA: u8 = 2;
 const KIND_MEMBERSHIP: u8 = 3;
+const KIND_TRIM: u8 = 4;
 pub const HEADER_LEN: usize = 17;
 
 pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) -> Result<(), String> {
@@ -27,6 +28,10 @@ pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) -> Result<(), String> {
         EntryPayload::Normal(Command::Metadata(command)) => {
             out.put_u8(KIND_METADATA);
             serde_json::to_writer(&mut *out, command).map_err(|e| e.to_string())?;
+        }
+        EntryPayload::Normal(Command::TrimLog { log_start_offset }) => {
+            out.put_u8(KIND_TRIM);
+            out.put_i64(*log_start_offset);
         }
         EntryPayload::Membership(membership) => {
             out.put_u8(KIND_MEMBERSHIP);
@@ -45,6 +50,14 @@ pub fn decode_entry(index: u64, bytes: &[u8]) -> Result<Entry, String> {
         KIND_METADATA => EntryPayload::Normal(Command::Metadata(
             serde_json::from_slice(body).map_err(|e| format!("metadata entry {index}: {e}"))?,
         )),
+        KIND_TRIM => {
+            let offset: [u8; 8] = body
+                .try_into()
+                .map_err(|_| format!("trim entry {index}: bad length"))?;
+            EntryPayload::Normal(Command::TrimLog {
+                log_start_offset: i64::from_be_bytes(offset),
+            })
+        }
         KIND_MEMBERSHIP => {
             let membership: Membership<u64, openraft::BasicNode> = serde_json::from_slice(body)
                 .map_err(|e| format!("membership entry {index}: {e}"))?;
@@ -111,6 +124,12 @@ mod tests {
             Entry {
                 log_id: log_id(4, 11),
                 payload: EntryPayload::Membership(membership),
+            },
+            Entry {
+                log_id: log_id(4, 12),
+                payload: EntryPayload::Normal(Command::TrimLog {
+                    log_start_offset: 77,
+                }),
             },
         ];
         for entry in entries {

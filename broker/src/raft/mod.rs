@@ -37,6 +37,11 @@ pub enum Command {
     /// when the entry is applied, so every replica derives the same ones.
     Append(Bytes),
     Metadata(MetadataCommand),
+    /// Moves a partition's log start offset forward (retention, DeleteRecords). Applied by
+    /// every replica, so all of them drop the same records.
+    TrimLog {
+        log_start_offset: i64,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,6 +53,10 @@ pub enum CommandResult {
     /// The batch was not appended; the Kafka error code says why.
     Rejected {
         error_code: i16,
+    },
+    /// The log start offset after a TrimLog.
+    Trimmed {
+        log_start_offset: i64,
     },
     Metadata(MetadataResult),
     /// The command does not belong to this kind of group.

@@ -54,16 +54,19 @@ pub struct IndexValue {
     pub log_index: u64,
     pub base_offset: i64,
     pub max_timestamp: i64,
+    /// Bytes of the batch, for retention.bytes.
+    pub size_bytes: u32,
 }
 
 impl IndexValue {
-    pub const LEN: usize = 24;
+    pub const LEN: usize = 28;
 
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut out = [0u8; Self::LEN];
         out[..8].copy_from_slice(&self.log_index.to_be_bytes());
         out[8..16].copy_from_slice(&self.base_offset.to_be_bytes());
-        out[16..].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        out[16..24].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        out[24..].copy_from_slice(&self.size_bytes.to_be_bytes());
         out
     }
 
@@ -74,7 +77,8 @@ impl IndexValue {
         Some(IndexValue {
             log_index: u64::from_be_bytes(bytes[..8].try_into().ok()?),
             base_offset: i64::from_be_bytes(bytes[8..16].try_into().ok()?),
-            max_timestamp: i64::from_be_bytes(bytes[16..].try_into().ok()?),
+            max_timestamp: i64::from_be_bytes(bytes[16..24].try_into().ok()?),
+            size_bytes: u32::from_be_bytes(bytes[24..].try_into().ok()?),
         })
     }
 }
@@ -99,6 +103,7 @@ mod tests {
             log_index: 7,
             base_offset: 100,
             max_timestamp: -1,
+            size_bytes: 4096,
         };
         assert_eq!(IndexValue::decode(&value.encode()), Some(value));
         assert_eq!(IndexValue::decode(&[1, 2, 3]), None);

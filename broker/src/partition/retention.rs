@@ -1,0 +1,57 @@
+//! Retention: every `retention_check_interval`, each partition this node leads moves its log
+//! start offset past batches older than `retention.ms` or beyond `retention.bytes` (a Raft
+//! command, so every replica drops the same records), and every local replica purges Raft log
+//! entries that only hold trimmed records.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::group::now_ms;
+use crate::group::store::OFFSETS_TOPIC;
+use crate::metadata::Metadata;
+use crate::replicas::Replicas;
+
+pub async fn enforce(metadata: Metadata, replicas: Arc<Replicas>, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        run_once(&metadata, &replicas).await;
+    }
+}
+
+pub async fn run_once(metadata: &Metadata, replicas: &Replicas) {
+    let image = metadata.current();
+    for partition in replicas.all() {
+        let Some(topic) = image.topics.get(&partition.topic) else {
+            continue;
+        };
+        let config = |key: &str, default: i64| {
+            image
+                .topic_config_value(topic, key)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(default)
+        };
+        let deletes = image
+            .topic_config_value(topic, "cleanup.policy")
+            .is_some_and(|p| p.split(',').any(|p| p.trim() == "delete"));
+        // Group offsets are compacted in Kafka, never deleted by age.
+        if partition.is_leader() && deletes && topic.name != OFFSETS_TOPIC {
+            let retention_ms = config("retention.ms", 604_800_000);
+            let retention_bytes = config("retention.bytes", -1);
+            match partition.retention_target(retention_ms, retention_bytes, now_ms()) {
+                Ok(Some(offset)) => match partition.trim(offset).await {
+                    Ok(start) => {
+                        tracing::info!(topic = %topic.name, partition = partition.index, log_start_offset = start, "retention")
+                    }
+                    Err(code) => {
+                        tracing::warn!(topic = %topic.name, partition = partition.index, code, "retention trim")
+                    }
+                },
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(topic = %topic.name, partition = partition.index, %error, "retention scan")
+                }
+            }
+        }
+        partition.purge().await;
+    }
+}

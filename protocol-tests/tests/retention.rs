@@ -1,0 +1,172 @@
+//! Retention (time and size) and DeleteRecords: the log start offset moves, earlier records
+//! are gone for fetch and ListOffsets, and that survives a restart.
+
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use protocol_tests::{record_batch_at, RawClient, TestBroker};
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+async fn create(client: &mut RawClient, topic: &str, configs: &[(&str, &str)]) {
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(configs)]);
+    assert_eq!(client.request(7, &request).await.topics[0].error_code, 0);
+}
+
+async fn produce(client: &mut RawClient, topic: &str, timestamp_ms: i64, value: &[u8]) -> i64 {
+    let batch = record_batch_at(
+        &[(None, Some(value)), (None, Some(value))],
+        None,
+        timestamp_ms,
+    );
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch))])]);
+    let response = client.request(9, &request).await;
+    let partition = &response.responses[0].partition_responses[0];
+    assert_eq!(partition.error_code, 0);
+    partition.base_offset
+}
+
+async fn earliest(client: &mut RawClient, topic: &str) -> i64 {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(-2)])]);
+    client.request(7, &request).await.topics[0].partitions[0].offset
+}
+
+async fn fetch_error(client: &mut RawClient, topic: &str, offset: i64) -> i16 {
+    let request = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_current_leader_epoch(-1)
+                .with_partition_max_bytes(1 << 20)])]);
+    client.request(12, &request).await.responses[0].partitions[0].error_code
+}
+
+#[tokio::test]
+async fn time_and_size_retention_trim_the_oldest_batches() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create(&mut client, "aged", &[("retention.ms", "3600000")]).await;
+    produce(&mut client, "aged", now_ms() - 7_200_000, b"old").await;
+    let fresh = produce(&mut client, "aged", now_ms(), b"new").await;
+    assert_eq!(fresh, 2);
+    create(&mut client, "sized", &[("retention.bytes", "200")]).await;
+    for _ in 0..5 {
+        produce(&mut client, "sized", now_ms(), &[7u8; 100]).await;
+    }
+    broker::partition::retention::run_once(&broker.ctx().metadata, &broker.ctx().replicas).await;
+    assert_eq!(
+        earliest(&mut client, "aged").await,
+        2,
+        "the batch older than retention.ms is gone"
+    );
+    assert_eq!(fetch_error(&mut client, "aged", 0).await, 1);
+    assert_eq!(fetch_error(&mut client, "aged", 2).await, 0);
+    let sized_start = earliest(&mut client, "sized").await;
+    assert_eq!(sized_start, 8, "only the newest batch fits in 200 bytes");
+    // A second pass purges the Raft log entries (after a snapshot) and changes nothing visible.
+    broker::partition::retention::run_once(&broker.ctx().metadata, &broker.ctx().replicas).await;
+    assert_eq!(earliest(&mut client, "sized").await, 8);
+    let next = produce(&mut client, "sized", now_ms(), b"after").await;
+    assert_eq!(next, 10);
+
+    drop(client);
+    let (dir, keep) = broker.stop().await;
+    let broker = TestBroker::start_in(dir).await;
+    let mut client = broker.client().await;
+    assert_eq!(earliest(&mut client, "aged").await, 2);
+    assert_eq!(earliest(&mut client, "sized").await, 8);
+    assert_eq!(fetch_error(&mut client, "sized", 8).await, 0);
+    assert_eq!(produce(&mut client, "sized", now_ms(), b"more").await, 12);
+    drop(keep);
+}
+
+#[tokio::test]
+async fn delete_records_lowest_and_highest() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create(&mut client, "dr", &[]).await;
+    for _ in 0..4 {
+        produce(&mut client, "dr", now_ms(), b"x").await;
+    }
+    let request = |offset: i64| {
+        DeleteRecordsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(name("dr"))
+                .with_partitions(vec![DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(offset)])])
+    };
+    let low = client.request(0, &request(3)).await;
+    assert_eq!(
+        (
+            low.topics[0].partitions[0].error_code,
+            low.topics[0].partitions[0].low_watermark
+        ),
+        (0, 3)
+    );
+    assert_eq!(earliest(&mut client, "dr").await, 3);
+    // Offset 3 sits inside the second batch: fetching from there still works.
+    assert_eq!(fetch_error(&mut client, "dr", 3).await, 0);
+    let beyond = client.request(2, &request(100)).await;
+    assert_eq!(beyond.topics[0].partitions[0].error_code, 1);
+    let all = client.request(2, &request(-1)).await;
+    assert_eq!(all.topics[0].partitions[0].low_watermark, 8);
+    let missing = DeleteRecordsRequest::default().with_topics(vec![DeleteRecordsTopic::default()
+        .with_name(name("nope"))
+        .with_partitions(vec![DeleteRecordsPartition::default()
+            .with_partition_index(0)
+            .with_offset(1)])]);
+    assert_eq!(
+        client.request(2, &missing).await.topics[0].partitions[0].error_code,
+        3
+    );
+}
