@@ -449,3 +449,47 @@ async fn consumer_group_heartbeat_and_describe() {
         .await;
     assert_eq!(listed.groups.len(), 1);
 }
+
+#[tokio::test]
+async fn consumer_group_members_survive_a_restart() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, "rt", 2).await;
+    let join = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group("rg"))
+        .with_member_id(s("member-r-000000000000000000"))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(10_000)
+        .with_subscribed_topic_names(Some(vec![topic("rt")]));
+    let joined = client.request(1, &join).await;
+    assert_eq!(joined.error_code, 0);
+    drop(client);
+    let (dir, keep) = broker.stop().await;
+    let broker = TestBroker::start_in(dir).await;
+    let mut client = broker.client().await;
+    // The member's epoch is still valid for commits and heartbeats.
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(group("rg"))
+        .with_generation_id_or_member_epoch(joined.member_epoch)
+        .with_member_id(s("member-r-000000000000000000"))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic("rt"))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(5)
+                .with_committed_leader_epoch(-1)])]);
+    assert_eq!(
+        client.request(9, &commit).await.topics[0].partitions[0].error_code,
+        0
+    );
+    let again = join
+        .clone()
+        .with_member_epoch(joined.member_epoch)
+        .with_subscribed_topic_names(None);
+    let beat = client.request(1, &again).await;
+    assert_eq!(
+        (beat.error_code, beat.member_epoch),
+        (0, joined.member_epoch)
+    );
+    drop(keep);
+}

@@ -38,12 +38,35 @@ pub struct ConsumerMember {
     last_heartbeat: Instant,
 }
 
+/// What survives a coordinator restart: members keep their ids, epochs and partitions, so
+/// their commits and heartbeats go on being accepted (as in Kafka).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConsumerGroupRecord {
+    pub epoch: i32,
+    pub members: Vec<MemberRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberRecord {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub epoch: i32,
+    pub previous_epoch: i32,
+    pub subscribed: Vec<String>,
+    pub owned: Vec<(uuid::Uuid, Vec<i32>)>,
+}
+
 pub struct ConsumerGroup {
     pub id: String,
     pub epoch: i32,
     pub members: IndexMap<String, ConsumerMember>,
     pub target: BTreeMap<String, Assignment>,
     pub empty_since: Option<Instant>,
+    /// Restored from a record: the next computed target is taken as is, without a new epoch.
+    restored: bool,
 }
 
 pub struct HeartbeatRequest {
@@ -74,6 +97,7 @@ impl ConsumerGroup {
             members: IndexMap::new(),
             target: BTreeMap::new(),
             empty_since: Some(now),
+            restored: false,
         }
     }
 
@@ -142,7 +166,9 @@ impl ConsumerGroup {
             member.owned = owned;
         }
         let target = compute_target(&self.members, topics);
-        if changed || target != self.target {
+        if std::mem::take(&mut self.restored) && !changed {
+            self.target = target;
+        } else if changed || target != self.target {
             self.epoch += 1;
             self.target = target;
         }
@@ -241,6 +267,65 @@ impl ConsumerGroup {
         if self.members.is_empty() {
             self.empty_since = Some(now);
         }
+    }
+
+    pub fn record(&self) -> ConsumerGroupRecord {
+        ConsumerGroupRecord {
+            epoch: self.epoch,
+            members: self
+                .members
+                .values()
+                .map(|m| MemberRecord {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    rack_id: m.rack_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    epoch: m.epoch,
+                    previous_epoch: m.previous_epoch,
+                    subscribed: m.subscribed.clone(),
+                    owned: m
+                        .owned
+                        .iter()
+                        .map(|(t, p)| (*t, p.iter().copied().collect()))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A group as it was persisted; its members have a new session to come back in.
+    pub fn restore(id: String, record: &ConsumerGroupRecord, now: Instant) -> ConsumerGroup {
+        let mut group = ConsumerGroup::new(id, now);
+        group.epoch = record.epoch;
+        group.restored = true;
+        for m in &record.members {
+            let owned: Assignment = m
+                .owned
+                .iter()
+                .map(|(t, p)| (*t, p.iter().copied().collect()))
+                .collect();
+            group.members.insert(
+                m.member_id.clone(),
+                ConsumerMember {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    rack_id: m.rack_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    epoch: m.epoch,
+                    previous_epoch: m.previous_epoch,
+                    subscribed: m.subscribed.clone(),
+                    last_sent: Some(owned.clone()),
+                    owned,
+                    last_heartbeat: now,
+                },
+            );
+        }
+        if !group.members.is_empty() {
+            group.empty_since = None;
+        }
+        group
     }
 
     /// Commits must carry the member's current (or just previous) epoch.

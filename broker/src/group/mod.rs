@@ -20,7 +20,7 @@ use crate::protocol::error_codes as ec;
 use crate::replicas::Replicas;
 use classic::{ClassicGroup, GroupRecord, JoinRequest, JoinResult, Reply, SyncResult};
 use consumer::{ConsumerGroup, TopicInfo};
-use store::{GroupKey, OffsetValue, OFFSETS_TOPIC};
+use store::{GroupKey, GroupValue, OffsetValue, OFFSETS_TOPIC};
 
 pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
@@ -152,13 +152,22 @@ impl Coordinator {
     }
 
     async fn append(&self, group: &str, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), i16> {
-        let partition = self.partition_for(group)?;
-        let batch = store::batch(&records, now_ms()).map_err(|_| ec::UNKNOWN_SERVER_ERROR)?;
-        partition
-            .submit(batch)
-            .await
-            .map(|_| ())
-            .map_err(|code| match code {
+        self.submit(group, records).await
+    }
+
+    /// Queues `records` on the group's partition now (so calls made under the lock land in
+    /// lock order) and returns the wait for their commit.
+    fn submit(
+        &self,
+        group: &str,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> impl std::future::Future<Output = Result<(), i16>> + Send + 'static {
+        let queued = self.partition_for(group).and_then(|partition| {
+            let batch = store::batch(&records, now_ms()).map_err(|_| ec::UNKNOWN_SERVER_ERROR)?;
+            Ok(partition.submit(batch))
+        });
+        async move {
+            queued?.await.map(|_| ()).map_err(|code| match code {
                 ec::NOT_LEADER_OR_FOLLOWER => ec::NOT_COORDINATOR,
                 ec::MESSAGE_TOO_LARGE | ec::RECORD_LIST_TOO_LARGE => ec::INVALID_COMMIT_OFFSET_SIZE,
                 ec::REQUEST_TIMED_OUT
@@ -166,6 +175,15 @@ impl Coordinator {
                 | ec::UNKNOWN_TOPIC_OR_PARTITION => ec::COORDINATOR_NOT_AVAILABLE,
                 _ => ec::UNKNOWN_SERVER_ERROR,
             })
+        }
+    }
+
+    fn group_record(group: &str, value: &GroupValue) -> (Bytes, Option<Bytes>) {
+        let key = GroupKey::Group {
+            group: group.to_string(),
+        }
+        .encode();
+        (key, Some(store::encode_group(value)))
     }
 
     /// Rebuilds groups and offsets from every `__consumer_offsets` partition led here.
@@ -213,6 +231,7 @@ impl Coordinator {
             let now = Instant::now();
             let topics = topic_infos(&self.metadata.current());
             let mut persist = Vec::new();
+            let mut consumer_changes = Vec::new();
             {
                 let mut state = self.lock();
                 for (id, group) in state.groups.iter_mut() {
@@ -224,12 +243,27 @@ impl Coordinator {
                                 persist.push((id.clone(), g.generation_record()));
                             }
                         }
-                        Group::Consumer(g) => g.tick(&topics, now),
+                        Group::Consumer(g) => {
+                            let before = g.record();
+                            g.tick(&topics, now);
+                            let after = g.record();
+                            if after != before {
+                                consumer_changes.push(self.submit(
+                                    id,
+                                    vec![Self::group_record(id, &GroupValue::Consumer(after))],
+                                ));
+                            }
+                        }
                     }
                 }
             }
             for (group, record) in persist {
                 self.persist_group(&group, &record).await;
+            }
+            for change in consumer_changes {
+                if let Err(code) = change.await {
+                    tracing::warn!(code, "persisting a consumer group after expiring members");
+                }
             }
             if now.duration_since(last_expiry) >= OFFSET_EXPIRY_CHECK_INTERVAL {
                 last_expiry = now;
@@ -239,12 +273,9 @@ impl Coordinator {
     }
 
     async fn persist_group(&self, group: &str, record: &GroupRecord) {
-        let key = GroupKey::Group {
-            group: group.to_string(),
-        }
-        .encode();
+        let value = GroupValue::Classic(record.clone());
         if let Err(code) = self
-            .append(group, vec![(key, Some(store::encode_group(record)))])
+            .append(group, vec![Self::group_record(group, &value)])
             .await
         {
             tracing::warn!(group, code, "persisting group generation");
@@ -529,20 +560,7 @@ impl Coordinator {
                 .map(|o| o.keys().cloned().collect())
                 .unwrap_or_default()
         };
-        let mut records: Vec<(Bytes, Option<Bytes>)> = partitions
-            .iter()
-            .map(|(t, p)| {
-                (
-                    GroupKey::Offset {
-                        group: group_id.into(),
-                        topic: t.clone(),
-                        partition: *p,
-                    }
-                    .encode(),
-                    None,
-                )
-            })
-            .collect();
+        let mut records = store::offset_tombstones(group_id, &partitions);
         records.push((
             GroupKey::Group {
                 group: group_id.into(),
@@ -583,20 +601,7 @@ impl Coordinator {
         group_id: &str,
         partitions: &[(String, i32)],
     ) -> Result<(), i16> {
-        let records = partitions
-            .iter()
-            .map(|(t, p)| {
-                (
-                    GroupKey::Offset {
-                        group: group_id.into(),
-                        topic: t.clone(),
-                        partition: *p,
-                    }
-                    .encode(),
-                    None,
-                )
-            })
-            .collect();
+        let records = store::offset_tombstones(group_id, partitions);
         self.append(group_id, records).await?;
         let mut state = self.lock();
         if let Some(offsets) = state.offsets.get_mut(group_id) {
@@ -610,31 +615,53 @@ impl Coordinator {
         Ok(())
     }
 
-    pub fn consumer_heartbeat(
+    /// A KIP-848 heartbeat. Membership and assignment changes are persisted before the answer,
+    /// so members keep their epochs across a coordinator restart.
+    pub async fn consumer_heartbeat(
         &self,
         group_id: &str,
         request: consumer::HeartbeatRequest,
     ) -> consumer::HeartbeatResult {
         let topics = topic_infos(&self.metadata.current());
-        let mut state = self.lock();
-        let now = Instant::now();
-        let group = state
-            .groups
-            .entry(group_id.to_string())
-            .or_insert_with(|| Group::Consumer(ConsumerGroup::new(group_id.to_string(), now)));
-        if let Group::Classic(classic) = group {
-            if !classic.is_empty() {
+        let (result, persisted) = {
+            let mut state = self.lock();
+            let now = Instant::now();
+            let group = state
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::Consumer(ConsumerGroup::new(group_id.to_string(), now)));
+            if let Group::Classic(classic) = group {
+                if !classic.is_empty() {
+                    return consumer::HeartbeatResult {
+                        error_code: ec::GROUP_ID_NOT_FOUND,
+                        ..Default::default()
+                    };
+                }
+                *group = Group::Consumer(ConsumerGroup::new(group_id.to_string(), now));
+            }
+            let Group::Consumer(consumer) = group else {
+                unreachable!("made a consumer group above")
+            };
+            let before = consumer.record();
+            let result = consumer.heartbeat(request, &topics, now);
+            let after = consumer.record();
+            let persisted = (after != before).then(|| {
+                self.submit(
+                    group_id,
+                    vec![Self::group_record(group_id, &GroupValue::Consumer(after))],
+                )
+            });
+            (result, persisted)
+        };
+        if let Some(persisted) = persisted {
+            if let Err(code) = persisted.await {
                 return consumer::HeartbeatResult {
-                    error_code: ec::GROUP_ID_NOT_FOUND,
+                    error_code: code,
                     ..Default::default()
                 };
             }
-            *group = Group::Consumer(ConsumerGroup::new(group_id.to_string(), now));
         }
-        let Group::Consumer(consumer) = group else {
-            unreachable!("made a consumer group above")
-        };
-        consumer.heartbeat(request, &topics, now)
+        result
     }
 
     /// Consumer lag per group and partition: high watermark minus committed offset.
@@ -696,11 +723,15 @@ fn apply_record(
             }
         },
         GroupKey::Group { group } => match value
-            .and_then(|v| serde_json::from_slice::<GroupRecord>(&v).ok())
+            .and_then(|v| serde_json::from_slice::<GroupValue>(&v).ok())
         {
-            Some(record) => {
+            Some(GroupValue::Classic(record)) => {
                 let restored = ClassicGroup::restore(group.clone(), &record, now, initial_delay);
                 state.groups.insert(group, Group::Classic(restored));
+            }
+            Some(GroupValue::Consumer(record)) => {
+                let restored = ConsumerGroup::restore(group.clone(), &record, now);
+                state.groups.insert(group, Group::Consumer(restored));
             }
             None => {
                 state.groups.remove(&group);

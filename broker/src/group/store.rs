@@ -9,6 +9,14 @@ use kafka_protocol::records::{
 use serde::{Deserialize, Serialize};
 
 use super::classic::GroupRecord;
+use super::consumer::ConsumerGroupRecord;
+
+/// The value of a group's record: which protocol, and what survives a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupValue {
+    Classic(GroupRecord),
+    Consumer(ConsumerGroupRecord),
+}
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -102,8 +110,23 @@ pub fn encode_offset(value: &OffsetValue) -> Bytes {
     Bytes::from(serde_json::to_vec(value).expect("offset values serialize"))
 }
 
-pub fn encode_group(value: &GroupRecord) -> Bytes {
+pub fn encode_group(value: &GroupValue) -> Bytes {
     Bytes::from(serde_json::to_vec(value).expect("group records serialize"))
+}
+
+/// Tombstones removing a group's committed offsets for `partitions`.
+pub fn offset_tombstones(group: &str, partitions: &[(String, i32)]) -> Vec<(Bytes, Option<Bytes>)> {
+    partitions
+        .iter()
+        .map(|(topic, partition)| {
+            let key = GroupKey::Offset {
+                group: group.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+            };
+            (key.encode(), None)
+        })
+        .collect()
 }
 
 /// One record batch holding `records` (key, value or tombstone), ready to append.

@@ -14,7 +14,7 @@ use crate::protocol::error_codes as ec;
 
 const ASSIGNORS: [&str; 2] = ["range", "uniform"];
 
-pub fn heartbeat(
+pub async fn heartbeat(
     ctx: &Arc<Ctx>,
     header: &RequestHeader,
     request: ConsumerGroupHeartbeatRequest,
@@ -64,26 +64,29 @@ pub fn heartbeat(
             })
             .collect::<BTreeMap<_, _>>()
     });
-    let result = ctx.groups.consumer_heartbeat(
-        &group_id,
-        consumer::HeartbeatRequest {
-            member_id: request.member_id.to_string(),
-            member_epoch: request.member_epoch,
-            instance_id: request.instance_id.as_ref().map(|s| s.to_string()),
-            rack_id: request.rack_id.as_ref().map(|s| s.to_string()),
-            client_id: header
-                .client_id
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-            client_host: "/127.0.0.1".into(),
-            subscribed: request
-                .subscribed_topic_names
-                .as_ref()
-                .map(|names| names.iter().map(|n| n.to_string()).collect()),
-            owned,
-        },
-    );
+    let result = ctx
+        .groups
+        .consumer_heartbeat(
+            &group_id,
+            consumer::HeartbeatRequest {
+                member_id: request.member_id.to_string(),
+                member_epoch: request.member_epoch,
+                instance_id: request.instance_id.as_ref().map(|s| s.to_string()),
+                rack_id: request.rack_id.as_ref().map(|s| s.to_string()),
+                client_id: header
+                    .client_id
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                client_host: "/127.0.0.1".into(),
+                subscribed: request
+                    .subscribed_topic_names
+                    .as_ref()
+                    .map(|names| names.iter().map(|n| n.to_string()).collect()),
+                owned,
+            },
+        )
+        .await;
     if result.error_code != ec::NONE {
         return error(result.error_code, "").with_member_id(Some(str_bytes(&result.member_id)));
     }

@@ -262,9 +262,12 @@ pub fn handle(
             async move { Some(ResponseKind::OffsetDelete(offsets::delete(&ctx, req).await)) }
                 .boxed()
         }
-        RequestKind::ConsumerGroupHeartbeat(req) => ready(ResponseKind::ConsumerGroupHeartbeat(
-            consumer_group::heartbeat(&ctx, &header, req),
-        )),
+        RequestKind::ConsumerGroupHeartbeat(req) => async move {
+            Some(ResponseKind::ConsumerGroupHeartbeat(
+                consumer_group::heartbeat(&ctx, &header, req).await,
+            ))
+        }
+        .boxed(),
         RequestKind::ConsumerGroupDescribe(req) => ready(ResponseKind::ConsumerGroupDescribe(
             consumer_group::describe(&ctx, req),
         )),
