@@ -208,7 +208,7 @@ require_apis() {
     fi
 }
 
-# API keys a classic consumer group needs (used by the pending-group-* checks).
+# API keys a classic consumer group needs (used by the check-group-* checks).
 # shellcheck disable=SC2034
 CLASSIC_GROUP_APIS=(8:OffsetCommit 9:OffsetFetch 10:FindCoordinator 11:JoinGroup 12:Heartbeat
                     13:LeaveGroup 14:SyncGroup)

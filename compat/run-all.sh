@@ -5,7 +5,7 @@
 #
 #   compat/run-all.sh                 # all checks
 #   compat/run-all.sh kcat kill9      # only check-kcat.sh and check-kill9.sh
-#   compat/run-all.sh pending-group-kcat   # any compat/*.sh by its name
+#   compat/run-all.sh check-group-kcat   # any compat/*.sh by its name
 #   compat/run-all.sh --pending       # all pending-*.sh (checks for features
 #                                     # the broker doesn't have yet)
 #
@@ -27,7 +27,7 @@ if (($#)); then
         if [[ "$name" == --pending ]]; then
             checks+=("$COMPAT_DIR"/pending-*.sh)
         elif [[ -f "$COMPAT_DIR/$name.sh" && "$name" != lib && "$name" != run-all ]]; then
-            checks+=("$COMPAT_DIR/$name.sh") # explicit script name, e.g. pending-group-kcat
+            checks+=("$COMPAT_DIR/$name.sh") # explicit script name, e.g. check-group-kcat
         else
             checks+=("$COMPAT_DIR/check-${name#check-}.sh")
         fi

@@ -2,8 +2,8 @@
 # Consumer groups over the classic protocol with incremental cooperative
 # rebalancing (KIP-429: partition.assignment.strategy=CooperativeStickyAssignor)
 # in the official Java client 4.3.0: the same checks as
-# pending-group-java-classic.sh (split, takeover at committed offsets, second
+# check-group-java-classic.sh (split, takeover at committed offsets, second
 # group, restart resume, live member across a restart, BENCH line).
 export GROUP_PROTOCOL=cooperative
-# shellcheck source=compat/pending-group-java-classic.sh
-source "$(dirname "$0")/pending-group-java-classic.sh"
+# shellcheck source=compat/check-group-java-classic.sh
+source "$(dirname "$0")/check-group-java-classic.sh"

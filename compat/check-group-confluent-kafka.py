@@ -263,7 +263,7 @@ def main():
     ap.add_argument("--records", type=int, default=4000)
     ap.add_argument("--protocol", default="classic", choices=["classic", "consumer"])
     a = ap.parse_args()
-    kcompat.run_main(f"pending-group-confluent-kafka {a.mode}", lambda: split(a) if a.mode == "split" else resume(a))
+    kcompat.run_main(f"check-group-confluent-kafka {a.mode}", lambda: split(a) if a.mode == "split" else resume(a))
 
 
 if __name__ == "__main__":

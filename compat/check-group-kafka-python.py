@@ -11,7 +11,7 @@ resumes exactly after the committed offsets.
      the committed offset; it reads the rest, nothing committed is re-read, and
      the two members together read every record exactly once
 
-Usage: pending-group-kafka-python.py BOOTSTRAP [--records N]
+Usage: check-group-kafka-python.py BOOTSTRAP [--records N]
 """
 
 import argparse
@@ -28,7 +28,7 @@ PARTS = 4
 
 
 def fail(msg):
-    sys.exit(f"pending-group-kafka-python: FAIL: {msg}")
+    sys.exit(f"check-group-kafka-python: FAIL: {msg}")
 
 
 def log(msg):
@@ -126,7 +126,7 @@ def main():
     if missing:
         fail(f"{len(missing)} records never read, e.g. {missing[:5]}")
     log(f"member2 resumed at {got}; together they read all {a.records} records exactly once")
-    log(f"pending-group-kafka-python: PASS ({time.monotonic() - t0:.1f}s)")
+    log(f"check-group-kafka-python: PASS ({time.monotonic() - t0:.1f}s)")
 
 
 if __name__ == "__main__":

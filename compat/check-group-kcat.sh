@@ -106,7 +106,7 @@ stop_members
 import sys, collections
 inp, o1, o2, a1, a2 = sys.argv[1:]
 def fail(msg):
-    sys.exit(f"pending-group-kcat: FAIL: {msg}")
+    sys.exit(f"check-group-kcat: FAIL: {msg}")
 sent = sorted(l.rstrip("\n").split("\t", 1)[1] for l in open(inp))
 got = []
 for name, path, own in (("m1", o1, a1), ("m2", o2, a2)):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # KafkaJS (npm kafkajs, pure JavaScript) consumer group: reads every record,
 # commits, and a second run of the same group reads nothing old.
-# See pending-group-kafkajs.js. KAFKAJS_LOG_LEVEL=DEBUG for protocol logs.
+# See check-group-kafkajs.js. KAFKAJS_LOG_LEVEL=DEBUG for protocol logs.
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -12,4 +12,4 @@ command -v node >/dev/null || fail "node not installed (scripts/install-test-dep
 
 start_broker
 require_apis "${CLASSIC_GROUP_APIS[@]}"
-timeout 180 node "$COMPAT_DIR/pending-group-kafkajs.js" "$BOOTSTRAP" "${KAFKAJS_RECORDS:-2000}"
+timeout 180 node "$COMPAT_DIR/check-group-kafkajs.js" "$BOOTSTRAP" "${KAFKAJS_RECORDS:-2000}"

@@ -4,14 +4,14 @@
 # leaves and the other continues at its committed offsets, and after a broker
 # restart a new member resumes at the committed offsets.
 # CK_GROUP_PROTOCOL=consumer runs the same with KIP-848 (group.protocol=consumer).
-# See pending-group-confluent-kafka.py.
+# See check-group-confluent-kafka.py.
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 PROTOCOL="${CK_GROUP_PROTOCOL:-classic}"
 TOPIC="ck-group-$$"
 GROUP="ck-g-$$"
-PY="$COMPAT_DIR/pending-group-confluent-kafka.py"
+PY="$COMPAT_DIR/check-group-confluent-kafka.py"
 
 start_broker
 require_apis "${CLASSIC_GROUP_APIS[@]}"

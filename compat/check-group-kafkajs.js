@@ -9,7 +9,7 @@
 //   3. N/4 more records; run 2 (same group, fromBeginning again): its first record
 //      on every partition is at the committed offset and it reads exactly the new ones
 //
-// Usage: node pending-group-kafkajs.js BOOTSTRAP [RECORDS]
+// Usage: node check-group-kafkajs.js BOOTSTRAP [RECORDS]
 'use strict';
 const { Kafka, logLevel } = require('kafkajs');
 
@@ -25,7 +25,7 @@ function log(msg) {
   console.log(`+${((Date.now() - t0) / 1000).toFixed(3)}s ${msg}`);
 }
 function fail(msg) {
-  console.error(`pending-group-kafkajs: FAIL: ${msg}`);
+  console.error(`check-group-kafkajs: FAIL: ${msg}`);
   process.exit(1);
 }
 // never hang: the whole check is bounded
@@ -158,7 +158,7 @@ async function main() {
     fail(`admin.fetchOffsets after run2: ${JSON.stringify(fetched2)}, expected ${JSON.stringify(end2)}`);
   }
   await admin.disconnect();
-  log('pending-group-kafkajs: PASS');
+  log('check-group-kafkajs: PASS');
   process.exit(0);
 }
 
