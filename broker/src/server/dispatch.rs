@@ -83,16 +83,18 @@ pub fn dispatch(ctx: &Arc<Ctx>, mut frame: Bytes) -> Result<PendingResponse, Dis
         client_id = header.client_id.as_deref().unwrap_or(""),
     );
     let started = Instant::now();
-    let response = handlers::handle(ctx, header, request);
+    // In the span too: Produce does its validation and queuing synchronously, right here.
+    let response = span.in_scope(|| handlers::handle(ctx, header, request));
     Ok(Box::pin(
         async move {
             let Some(response) = response.await else {
                 return Ok(None);
             };
-            let api_name = format!("{api_key:?}");
-            metrics::counter!("broker_requests_total", "api" => api_name.clone()).increment(1);
-            metrics::histogram!("broker_request_duration_seconds", "api" => api_name)
-                .record(started.elapsed().as_secs_f64());
+            let elapsed = started.elapsed();
+            crate::metrics::record_request(api_key, elapsed, &response);
+            // A per-request access log at debug; the span adds api, version, client and
+            // correlation id.
+            tracing::debug!(elapsed_us = elapsed.as_micros() as u64, "answered");
             encode(correlation_id, api_key, version, response).map(Some)
         }
         .instrument(span),
