@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# What scraping costs (informational, not part of run-all): produce throughput
+# of one broker with no scraper and with a real Prometheus scraping /metrics
+# every second, alternating over the same broker process so both see the same
+# machine state. Also times /metrics itself. Prints BENCH lines.
+#
+#   compat/bench-metrics.sh                       # 4 x 200,000 x 1 KiB per mode
+#   BENCH_RECORDS=500000 BENCH_ROUNDS=3 compat/bench-metrics.sh
+# shellcheck source=compat/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+N="${BENCH_RECORDS:-200000}"
+SIZE="${BENCH_SIZE:-1024}"
+ROUNDS="${BENCH_ROUNDS:-4}"
+
+start_broker
+run_phase() {
+    local mode=$1 round=$2 result
+    result="$(timeout 600 "$PYTHON" "$COMPAT_DIR/prometheus_workload.py" bench "$BOOTSTRAP" \
+        "bench-$mode-$round" "$N" "$SIZE")" || fail "bench workload failed"
+    echo "BENCH metrics-overhead round=$round scrape=$mode records=$N size=$SIZE $result"
+    echo "$mode $result" >>"$WORK/results"
+}
+for ((round = 1; round <= ROUNDS; round++)); do
+    run_phase none "$round"
+    start_prometheus 1s
+    run_phase 1s "$round"
+    stop_prometheus
+done
+
+"$PYTHON" - "$WORK/results" <<'PY'
+import json, statistics, sys
+by_mode = {}
+for line in open(sys.argv[1]):
+    mode, result = line.split(" ", 1)
+    by_mode.setdefault(mode, []).append(json.loads(result)["records_per_second"])
+none, scraped = statistics.median(by_mode["none"]), statistics.median(by_mode["1s"])
+print(f"BENCH metrics-overhead summary: median records/s without scraping {none:.0f} {by_mode['none']}, "
+      f"scraped every 1s {scraped:.0f} {by_mode['1s']}: {100 * (scraped - none) / none:+.1f}%")
+PY
+
+# The endpoint itself, with this run's topics and series in it.
+"$PYTHON" - "http://$BROKER_METRICS/metrics" <<'PY'
+import sys, time, urllib.request
+times, size = [], 0
+for _ in range(50):
+    started = time.perf_counter()
+    size = len(urllib.request.urlopen(sys.argv[1], timeout=5).read())
+    times.append(time.perf_counter() - started)
+times.sort()
+print(f"BENCH metrics-endpoint: {size} bytes, GET /metrics median {1000 * times[len(times) // 2]:.2f} ms, "
+      f"max {1000 * times[-1]:.2f} ms over {len(times)} requests")
+PY
+log "done"
