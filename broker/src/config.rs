@@ -235,6 +235,28 @@ mod tests {
         assert_eq!(config.advertised_port, 9092);
         assert_eq!(config.request_bytes_max, 100 * 1024 * 1024);
         assert_eq!(config.flush_policy, FlushPolicy::Fsync);
+        assert_eq!(config.metrics_listen.to_string(), DEFAULT_METRICS_LISTEN);
+        assert!(!config.metrics_per_partition);
+    }
+
+    #[test]
+    fn metrics_and_log_settings_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.toml");
+        std::fs::write(
+            &path,
+            "metrics_per_partition = true\nlog_level = \"debug\"\nmetrics_listen = \"127.0.0.1:9999\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Args::parse_from([
+            "broker",
+            "--config",
+            path.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert!(config.metrics_per_partition);
+        assert_eq!(config.log_level, "debug");
+        assert_eq!(config.metrics_listen.port(), 9999);
     }
 
     #[test]

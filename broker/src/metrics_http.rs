@@ -34,6 +34,9 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 struct State {
     handle: PrometheusHandle,
     node: Mutex<Option<NodeView>>,
+    /// Set once every partition had a leader after start. Latched so that a topic being
+    /// created (partitions briefly without a leader) does not take the broker out of service.
+    recovered: AtomicBool,
     stopping: AtomicBool,
 }
 
@@ -59,6 +62,7 @@ impl MetricsServer {
         let state = Arc::new(State {
             handle: handle.clone(),
             node: Mutex::new(None),
+            recovered: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
         });
         tokio::spawn(serve(listener, state.clone()));
@@ -164,10 +168,17 @@ fn not_ready(state: &State) -> Option<String> {
     let Some(node) = state.node() else {
         return Some("starting: opening storage, loading metadata, recovering partitions".into());
     };
+    if state.recovered.load(Ordering::Acquire) {
+        return None;
+    }
     let counts = metrics_scrape::partitions(&node, false);
     if counts.offline > 0 {
-        return Some(format!("{} partitions without a leader", counts.offline));
+        return Some(format!(
+            "recovering: {} partitions without a leader",
+            counts.offline
+        ));
     }
+    state.recovered.store(true, Ordering::Release);
     None
 }
 
@@ -175,4 +186,64 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    fn state() -> State {
+        State {
+            // Not installed globally: tests share one process.
+            handle: PrometheusBuilder::new().build_recorder().handle(),
+            node: Mutex::new(None),
+            recovered: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    fn get(state: &State, method: Method, path: &str) -> (StatusCode, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .expect("valid request");
+        let response = respond(state, &request);
+        let body = response.body().clone();
+        let bytes = futures::executor::block_on(http_body_util::BodyExt::collect(body))
+            .expect("full body")
+            .to_bytes();
+        (
+            response.status(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    #[test]
+    fn health_ready_and_metrics() {
+        let state = state();
+        assert_eq!(get(&state, Method::GET, "/health").0, StatusCode::OK);
+        let (status, body) = get(&state, Method::GET, "/ready");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.starts_with("starting"), "{body}");
+        let (status, body) = get(&state, Method::GET, "/metrics");
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("# TYPE process_cpu_seconds_total counter"));
+        assert_eq!(get(&state, Method::GET, "/nope").0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get(&state, Method::POST, "/metrics").0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    #[test]
+    fn not_ready_while_stopping() {
+        let state = state();
+        state.recovered.store(true, Ordering::Release);
+        state.stopping.store(true, Ordering::Release);
+        let (status, body) = get(&state, Method::GET, "/ready");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, "shutting down\n");
+    }
 }

@@ -69,6 +69,18 @@ pub(crate) fn describe() {
         "broker_partition_high_watermark",
         "High watermark (next offset consumers can read) of a partition (per-partition metrics only)."
     );
+    describe_storage();
+    describe_gauge!(
+        "broker_consumer_groups",
+        "Consumer groups by state (set by the group coordinator)."
+    );
+    describe_gauge!(
+        "broker_consumer_group_lag_records",
+        "Records between a group's committed offset and the high watermark, by group and partition."
+    );
+}
+
+fn describe_storage() {
     describe_gauge!(
         "broker_storage_live_data_size_bytes",
         Unit::Bytes,
@@ -98,14 +110,6 @@ pub(crate) fn describe() {
         "broker_storage_disk_size_bytes",
         Unit::Bytes,
         "Size of the data directory's file system."
-    );
-    describe_gauge!(
-        "broker_consumer_groups",
-        "Consumer groups by state (set by the group coordinator)."
-    );
-    describe_gauge!(
-        "broker_consumer_group_lag_records",
-        "Records between a group's committed offset and the high watermark, by group and partition."
     );
 }
 

@@ -55,9 +55,11 @@ pub fn dispatch(ctx: &Arc<Ctx>, mut frame: Bytes) -> Result<PendingResponse, Dis
     };
     if !(spec.min..=spec.max).contains(&version) {
         if api_key == ApiKey::ApiVersions {
-            let body = handlers::api_versions::unsupported_version_response();
-            let encoded =
-                encode(correlation_id, api_key, 0, ResponseKind::ApiVersions(body)).map(Some);
+            let body =
+                ResponseKind::ApiVersions(handlers::api_versions::unsupported_version_response());
+            // Counted, so clients stuck on versions we lack show up as UnsupportedVersion errors.
+            crate::metrics::record_request(api_key, std::time::Duration::ZERO, &body);
+            let encoded = encode(correlation_id, api_key, 0, body).map(Some);
             return Ok(Box::pin(std::future::ready(encoded)));
         }
         return Err(DispatchError::UnsupportedVersion(api_key, version));
