@@ -14,10 +14,19 @@ SIZE="${BENCH_SIZE:-1024}"
 ROUNDS="${BENCH_ROUNDS:-4}"
 
 start_broker
+# CPU seconds the broker process has used: steadier than throughput on a busy
+# machine, where other work moves records/s by tens of percent between runs.
+broker_cpu_seconds() {
+    awk -v ticks="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / ticks }' \
+        "/proc/$BROKER_PID/stat"
+}
 run_phase() {
-    local mode=$1 round=$2 result
+    local mode=$1 round=$2 result cpu_before cpu
+    cpu_before="$(broker_cpu_seconds)"
     result="$(timeout 600 "$PYTHON" "$COMPAT_DIR/prometheus_workload.py" bench "$BOOTSTRAP" \
         "bench-$mode-$round" "$N" "$SIZE")" || fail "bench workload failed"
+    cpu="$(awk -v a="$cpu_before" -v b="$(broker_cpu_seconds)" 'BEGIN { printf "%.2f", b - a }')"
+    result="${result%\}}, \"broker_cpu_seconds\": $cpu}"
     echo "BENCH metrics-overhead round=$round scrape=$mode records=$N size=$SIZE $result"
     echo "$mode $result" >>"$WORK/results"
 }
@@ -30,13 +39,16 @@ done
 
 "$PYTHON" - "$WORK/results" <<'PY'
 import json, statistics, sys
-by_mode = {}
+by_mode, cpu_by_mode = {}, {}
 for line in open(sys.argv[1]):
     mode, result = line.split(" ", 1)
-    by_mode.setdefault(mode, []).append(json.loads(result)["records_per_second"])
-none, scraped = statistics.median(by_mode["none"]), statistics.median(by_mode["1s"])
-print(f"BENCH metrics-overhead summary: median records/s without scraping {none:.0f} {by_mode['none']}, "
-      f"scraped every 1s {scraped:.0f} {by_mode['1s']}: {100 * (scraped - none) / none:+.1f}%")
+    result = json.loads(result)
+    by_mode.setdefault(mode, []).append(result["records_per_second"])
+    cpu_by_mode.setdefault(mode, []).append(result["broker_cpu_seconds"])
+for name, values in (("records/s", by_mode), ("broker CPU s per phase", cpu_by_mode)):
+    none, scraped = statistics.median(values["none"]), statistics.median(values["1s"])
+    print(f"BENCH metrics-overhead summary: median {name} without scraping {none:.2f} {values['none']}, "
+          f"scraped every 1s {scraped:.2f} {values['1s']}: {100 * (scraped - none) / none:+.1f}%")
 PY
 
 # The endpoint itself, with this run's topics and series in it.
