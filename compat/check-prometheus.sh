@@ -2,11 +2,11 @@
 # Prometheus end to end: the deploy/ files pass promtool, a real Prometheus
 # server scrapes the broker every second, a confluent-kafka workload produces N
 # records of known size (one record per batch, so the batch bytes are known)
-# and reads them back, and Prometheus's query API must then report exactly N
-# records and N * batch bytes in for that topic. Also: /health and /ready, the
+# and reads them back, then a consumer group reads and commits a third of them.
+# Prometheus's query API must then report exactly N records and N * batch
+# bytes in for that topic, and the group's lag. Also: /health and /ready, the
 # alert rules load and evaluate without error in the real server, and every
 # query of the Grafana dashboard is accepted.
-# (Consumer group lag is not checked: the broker has no consumer groups yet.)
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -52,7 +52,9 @@ result="$(timeout 180 "$PYTHON" "$COMPAT_DIR/prometheus_workload.py" exact "$BOO
     || fail "workload failed"
 expected_records="$("$PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])["records"])' "$result")"
 expected_bytes="$("$PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$result")"
-log "sent $expected_records records, $expected_bytes batch bytes to $TOPIC"
+group="$("$PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])["group"])' "$result")"
+expected_lag="$("$PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])["lag"])' "$result")"
+log "sent $expected_records records, $expected_bytes batch bytes to $TOPIC; group $group left $expected_lag unread"
 
 # Prometheus has the final values once it scraped after the workload ended.
 records_in="" bytes_in=""
@@ -65,6 +67,17 @@ while :; do
     sleep 1
 done
 log "Prometheus: records in $records_in, bytes in $bytes_in: equal to what was sent"
+
+lag="" groups=""
+deadline=$((SECONDS + 30))
+while :; do
+    lag="$(prom_query "sum(broker_consumer_group_lag_records{group=\"$group\", topic=\"$TOPIC\"})")"
+    groups="$(prom_query 'sum(broker_consumer_groups)')"
+    [[ "$lag" == "$expected_lag" && "${groups:-0}" -ge 1 ]] && break
+    ((SECONDS < deadline)) || fail "Prometheus says lag of $group is $lag (expected $expected_lag), $groups groups"
+    sleep 1
+done
+log "Prometheus: lag of $group is $lag records, as committed; $groups group(s) known"
 
 records_out="$(prom_query "sum(broker_topic_records_out_total{topic=\"$TOPIC\"})")"
 bytes_out="$(prom_query "sum(broker_topic_bytes_out_total{topic=\"$TOPIC\"})")"

@@ -2,7 +2,9 @@
 
   exact BOOTSTRAP TOPIC N SIZE      produce N records of SIZE bytes, one record per batch, so
                                     the batch bytes the broker receives are known exactly;
-                                    consume them back; print {"records": .., "bytes": ..}
+                                    consume them back; then a consumer group reads a third of
+                                    them and commits; print
+                                    {"records": .., "bytes": .., "group": .., "lag": ..}
   bench BOOTSTRAP TOPIC N SIZE      produce N records of SIZE bytes as fast as batching
                                     allows; print {"records_per_second": .., "mb_per_second": ..}
   query PROM_URL EXPR               print the value of an instant query with one result
@@ -57,7 +59,35 @@ def exact(bootstrap, topic, n, size):
     got, _ = kcompat.consume_all(bootstrap, topic, list(range(PARTITIONS)))
     consumed = sum(len(v) for v in got.values())
     kcompat.check(consumed == n, f"consumed {consumed} of {n}")
-    print(json.dumps({"records": n, "bytes": n * single_record_batch_bytes(size)}))
+    group = f"{topic}-group"
+    committed = consume_part_in_group(bootstrap, topic, group, n // 3)
+    print(json.dumps({"records": n, "bytes": n * single_record_batch_bytes(size),
+                      "group": group, "lag": n - committed}))
+
+
+def consume_part_in_group(bootstrap, topic, group, count):
+    """A group member reads `count` records and commits exactly what it read, on every
+    partition (0 where it read none), so the group's lag is known. Returns the records
+    committed."""
+    from confluent_kafka import TopicPartition
+    import kcompat
+    c = kcompat.consumer(bootstrap, **{"group.id": group, "auto.offset.reset": "earliest"})
+    try:
+        c.subscribe([topic])
+        next_offsets = {p: 0 for p in range(PARTITIONS)}
+        read = 0
+        deadline = time.monotonic() + 60
+        while read < count:
+            kcompat.check(time.monotonic() < deadline, f"group read {read} of {count} records")
+            for m in c.consume(num_messages=count - read, timeout=0.5):
+                kcompat.check(not m.error(), f"group consume: {m.error()}")
+                next_offsets[m.partition()] = m.offset() + 1
+                read += 1
+        c.commit(offsets=[TopicPartition(topic, p, o) for p, o in next_offsets.items()],
+                 asynchronous=False)
+        return sum(next_offsets.values())
+    finally:
+        c.close()
 
 
 def bench(bootstrap, topic, n, size):

@@ -246,6 +246,56 @@ pub fn error_codes(response: &ResponseKind, each: &mut dyn FnMut(i16)) {
             r.responses.iter().for_each(|t| each(t.error_code))
         }
         ResponseKind::DescribeCluster(r) => each(r.error_code),
+        other => group_error_codes(other, each),
+    }
+}
+
+/// The consumer group APIs' part of [`error_codes`].
+fn group_error_codes(response: &ResponseKind, each: &mut dyn FnMut(i16)) {
+    match response {
+        ResponseKind::FindCoordinator(r) => {
+            each(r.error_code);
+            r.coordinators.iter().for_each(|c| each(c.error_code));
+        }
+        ResponseKind::JoinGroup(r) => each(r.error_code),
+        ResponseKind::SyncGroup(r) => each(r.error_code),
+        ResponseKind::Heartbeat(r) => each(r.error_code),
+        ResponseKind::LeaveGroup(r) => {
+            each(r.error_code);
+            r.members.iter().for_each(|m| each(m.error_code));
+        }
+        ResponseKind::OffsetCommit(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code)),
+        ResponseKind::OffsetFetch(r) => {
+            each(r.error_code);
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| each(p.error_code));
+            for group in &r.groups {
+                each(group.error_code);
+                group
+                    .topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .for_each(|p| each(p.error_code));
+            }
+        }
+        ResponseKind::DescribeGroups(r) => r.groups.iter().for_each(|g| each(g.error_code)),
+        ResponseKind::ListGroups(r) => each(r.error_code),
+        ResponseKind::DeleteGroups(r) => r.results.iter().for_each(|g| each(g.error_code)),
+        ResponseKind::OffsetDelete(r) => {
+            each(r.error_code);
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| each(p.error_code));
+        }
+        ResponseKind::ConsumerGroupHeartbeat(r) => each(r.error_code),
+        ResponseKind::ConsumerGroupDescribe(r) => r.groups.iter().for_each(|g| each(g.error_code)),
         _ => {}
     }
 }
@@ -315,24 +365,6 @@ fn produce_batch_records() -> &'static Histogram {
 fn fetch_batch_bytes() -> &'static Histogram {
     static HANDLE: OnceLock<Histogram> = OnceLock::new();
     HANDLE.get_or_init(|| metrics::histogram!("broker_fetch_batch_size_bytes"))
-}
-
-/// Consumer groups by state. For the group coordinator (not written yet) to call when
-/// scraped; `state` is Kafka's name (Empty, Stable, PreparingRebalance, ...).
-pub fn set_consumer_groups(state: &'static str, count: u64) {
-    metrics::gauge!("broker_consumer_groups", "state" => state).set(count as f64);
-}
-
-/// Lag of a group on one partition (high watermark minus committed offset). For the group
-/// coordinator (not written yet) to call when scraped; one series per group and partition.
-pub fn set_consumer_group_lag(group: &str, topic: &str, partition: i32, lag_records: i64) {
-    metrics::gauge!(
-        "broker_consumer_group_lag_records",
-        "group" => group.to_string(),
-        "topic" => topic.to_string(),
-        "partition" => partition.to_string(),
-    )
-    .set(lag_records as f64);
 }
 
 #[cfg(test)]

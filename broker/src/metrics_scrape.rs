@@ -3,6 +3,7 @@
 //! request path free of them; a scrape reads in-memory Raft metrics and a few RocksDB
 //! properties, a few microseconds per partition.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -72,11 +73,11 @@ pub(crate) fn describe() {
     describe_storage();
     describe_gauge!(
         "broker_consumer_groups",
-        "Consumer groups by state (set by the group coordinator)."
+        "Consumer groups (classic and KIP-848) coordinated here, by state."
     );
     describe_gauge!(
         "broker_consumer_group_lag_records",
-        "Records between a group's committed offset and the high watermark, by group and partition."
+        "High watermark minus the group's committed offset, summed by group and topic (by partition too with per-partition metrics)."
     );
 }
 
@@ -131,8 +132,50 @@ pub fn collect(node: Option<&NodeView>) {
         &node.ctx.metadata.raft().metrics().borrow(),
     );
     storage(node);
-    // Consumer groups: the coordinator calls crate::metrics::set_consumer_groups and
-    // set_consumer_group_lag from here once it exists.
+    consumer_groups(&node.ctx.groups);
+}
+
+/// Every state a classic or a consumer (KIP-848) group can be in, so that a state whose last
+/// group left reads 0 rather than keeping its old count.
+const GROUP_STATES: [&str; 6] = [
+    "Empty",
+    "PreparingRebalance",
+    "CompletingRebalance",
+    "Stable",
+    "Assigning",
+    "Reconciling",
+];
+
+/// Groups by state, and lag by group and topic (by partition too with per-partition metrics).
+fn consumer_groups(groups: &crate::group::Coordinator) {
+    let mut by_state: BTreeMap<&'static str, u64> =
+        GROUP_STATES.iter().map(|state| (*state, 0)).collect();
+    for (_, _, state, _) in groups.list() {
+        *by_state.entry(state).or_default() += 1;
+    }
+    for (state, count) in by_state {
+        metrics::gauge!("broker_consumer_groups", "state" => state).set(count as f64);
+    }
+    let per_partition = crate::metrics::per_partition();
+    let mut by_topic: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (group, topic, partition, lag) in groups.lag() {
+        debug_assert!(lag >= 0, "lag is clamped at 0");
+        if per_partition {
+            metrics::gauge!(
+                "broker_consumer_group_lag_records",
+                "group" => group.clone(),
+                "topic" => topic.clone(),
+                "partition" => partition.to_string(),
+            )
+            .set(lag as f64);
+        } else {
+            *by_topic.entry((group, topic)).or_default() += lag;
+        }
+    }
+    for ((group, topic), lag) in by_topic {
+        metrics::gauge!("broker_consumer_group_lag_records", "group" => group, "topic" => topic)
+            .set(lag as f64);
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
