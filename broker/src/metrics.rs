@@ -246,6 +246,11 @@ pub fn error_codes(response: &ResponseKind, each: &mut dyn FnMut(i16)) {
             r.responses.iter().for_each(|t| each(t.error_code))
         }
         ResponseKind::DescribeCluster(r) => each(r.error_code),
+        ResponseKind::DeleteRecords(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code)),
         other => group_error_codes(other, each),
     }
 }
