@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prometheus endpoint (--metrics-listen): after some client traffic, GET
 # /metrics must answer 200 with text that Prometheus can parse (promtool).
-# promtool lint findings (e.g. missing HELP) are printed as warnings only;
-# metric names are the broker's business and not checked here.
+# promtool lint findings (e.g. missing HELP) fail the check, and the families
+# deploy/ (alerts, dashboard) relies on must be there.
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -32,9 +32,16 @@ rc=0
 promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool.out" 2>&1 || rc=$?
 case $rc in
 0) log "promtool: clean" ;;
-3) warn "promtool lint: $(wc -l <"$WORK/promtool.out") findings, e.g. $(head -n 1 "$WORK/promtool.out")"
-   sed 's/^/    /' "$WORK/promtool.out" | head -20 ;;
+3) sed 's/^/    /' "$WORK/promtool.out" | head -20
+   fail "promtool lint: $(wc -l <"$WORK/promtool.out") findings" ;;
 *) cat "$WORK/promtool.out"; fail "promtool could not parse /metrics (exit $rc)" ;;
 esac
-grep -q "topic=\"$TOPIC\"" "$WORK/metrics.txt" || warn "no metric carries topic=\"$TOPIC\""
+grep -q "topic=\"$TOPIC\"" "$WORK/metrics.txt" || fail "no metric carries topic=\"$TOPIC\""
+# Every family has help text, and the families the deploy/ files rely on exist.
+for family in broker_requests_total broker_request_duration_seconds broker_topic_bytes_in_total \
+    broker_topic_records_in_total broker_topic_bytes_out_total broker_connections_active \
+    broker_partitions_offline broker_partitions_under_replicated broker_raft_term \
+    broker_storage_disk_free_bytes broker_storage_wal_sync_seconds process_cpu_seconds_total; do
+    grep -q "^# HELP $family " "$WORK/metrics.txt" || fail "no $family in /metrics"
+done
 log "PASS"

@@ -249,3 +249,57 @@ java_run() {
         -Dkbroker.log.level="${JAVA_LOG_LEVEL:-WARN}" \
         -cp "$JAVA_CLASSES:$(java_classpath)" "$@"
 }
+
+# ----------------------------------------------------------- prometheus
+# A real Prometheus (Debian package) scraping the broker's metrics listener
+# every $1 (default 1s), on a free loopback port, data in $WORK. Rules from
+# deploy/alerts.yml are loaded too. Sets PROM_URL and PROM_PID.
+PROM_PID=""
+start_prometheus() {
+    local interval="${1:-1s}" port
+    command -v prometheus >/dev/null || "$REPO_ROOT/scripts/install-test-deps" >&2
+    command -v prometheus >/dev/null || fail "prometheus not installed"
+    port="$(free_port)"
+    PROM_URL="http://127.0.0.1:$port"
+    printf '%s\n' \
+        "global:" \
+        "  scrape_interval: $interval" \
+        "  evaluation_interval: $interval" \
+        "rule_files:" \
+        "  - $REPO_ROOT/deploy/alerts.yml" \
+        "scrape_configs:" \
+        "  - job_name: kbroker" \
+        "    static_configs:" \
+        "      - targets: ['$BROKER_METRICS']" >"$WORK/prometheus.yml"
+    rm -rf "$WORK/prometheus-data"
+    prometheus --config.file="$WORK/prometheus.yml" \
+        --storage.tsdb.path="$WORK/prometheus-data" \
+        --web.listen-address="127.0.0.1:$port" \
+        >>"$WORK/prometheus.log" 2>&1 &
+    PROM_PID=$!
+    on_exit stop_prometheus
+    local deadline=$((SECONDS + 30))
+    until "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+        "$PROM_URL/-/ready" 2>/dev/null; do
+        kill -0 "$PROM_PID" 2>/dev/null || { tail -20 "$WORK/prometheus.log" >&2; fail "prometheus exited"; }
+        ((SECONDS < deadline)) || fail "prometheus not ready within 30s"
+        sleep 0.2
+    done
+    log "prometheus pid=$PROM_PID on $PROM_URL scraping $BROKER_METRICS every $interval"
+    export PROM_URL
+}
+
+stop_prometheus() {
+    [[ -n "$PROM_PID" ]] || return 0
+    kill -TERM "$PROM_PID" 2>/dev/null || true
+    local deadline=$((SECONDS + 15))
+    while kill -0 "$PROM_PID" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    kill -KILL "$PROM_PID" 2>/dev/null || true
+    wait "$PROM_PID" 2>/dev/null || true
+    PROM_PID=""
+}
+
+# prom_query EXPR: the value of an instant query with one result (empty if none).
+prom_query() {
+    "$PYTHON" "$COMPAT_DIR/prometheus_workload.py" query "$PROM_URL" "$1"
+}

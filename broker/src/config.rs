@@ -28,14 +28,20 @@ pub struct Args {
     pub advertised_listener: Option<String>,
     #[arg(long, env = "BROKER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address of the HTTP listener serving /metrics.
+    /// Address of the HTTP listener serving /metrics, /health and /ready.
     #[arg(long, env = "BROKER_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Also label throughput counters and Raft gauges by partition (many series).
+    #[arg(long, env = "BROKER_METRICS_PER_PARTITION")]
+    pub metrics_per_partition: Option<bool>,
     /// fsync (every acknowledged append is synced) or interval (synced every flush_interval_ms).
     #[arg(long, env = "BROKER_FLUSH_POLICY")]
     pub flush_policy: Option<FlushPolicy>,
     #[arg(long, env = "BROKER_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// tracing filter, e.g. "info" or "info,broker::server=debug" (RUST_LOG syntax).
+    #[arg(long, env = "BROKER_LOG_LEVEL")]
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -61,9 +67,11 @@ struct FileConfig {
     advertised_listener: Option<String>,
     data_dir: Option<PathBuf>,
     metrics_listen: Option<SocketAddr>,
+    metrics_per_partition: Option<bool>,
     flush_policy: Option<FlushPolicy>,
     flush_interval_ms: Option<u64>,
     log_format: Option<LogFormat>,
+    log_level: Option<String>,
     request_bytes_max: Option<u32>,
     connections_max: Option<u32>,
     auto_create_topics_enable: Option<bool>,
@@ -82,9 +90,12 @@ pub struct Config {
     pub advertised_port: i32,
     pub data_dir: PathBuf,
     pub metrics_listen: SocketAddr,
+    pub metrics_per_partition: bool,
     pub flush_policy: FlushPolicy,
     pub flush_interval_ms: u64,
     pub log_format: LogFormat,
+    /// tracing filter directives; RUST_LOG when neither flag, env nor file sets it.
+    pub log_level: String,
     /// socket.request.max.bytes: a frame longer than this closes the connection before allocation.
     pub request_bytes_max: u32,
     pub connections_max: u32,
@@ -105,6 +116,7 @@ pub struct Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9644";
+pub const DEFAULT_LOG_LEVEL: &str = "info,openraft=warn";
 
 impl Config {
     pub fn load(args: Args) -> anyhow::Result<Config> {
@@ -143,6 +155,10 @@ impl Config {
                         .parse()
                         .expect("constant address parses")
                 }),
+            metrics_per_partition: args
+                .metrics_per_partition
+                .or(file.metrics_per_partition)
+                .unwrap_or(false),
             flush_policy: args
                 .flush_policy
                 .or(file.flush_policy)
@@ -152,6 +168,11 @@ impl Config {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            log_level: args
+                .log_level
+                .or(file.log_level)
+                .or_else(|| std::env::var("RUST_LOG").ok())
+                .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string()),
             request_bytes_max: file.request_bytes_max.unwrap_or(100 * 1024 * 1024),
             connections_max: file.connections_max.unwrap_or(10_000),
             connection_inflight_max: 16,
@@ -174,9 +195,11 @@ impl Config {
             advertised_port: 0,
             data_dir,
             metrics_listen: "127.0.0.1:0".parse().expect("constant address parses"),
+            metrics_per_partition: false,
             flush_policy: FlushPolicy::Fsync,
             flush_interval_ms: 100,
             log_format: LogFormat::Text,
+            log_level: DEFAULT_LOG_LEVEL.to_string(),
             request_bytes_max: 100 * 1024 * 1024,
             connections_max: 1000,
             connection_inflight_max: 16,
@@ -212,6 +235,28 @@ mod tests {
         assert_eq!(config.advertised_port, 9092);
         assert_eq!(config.request_bytes_max, 100 * 1024 * 1024);
         assert_eq!(config.flush_policy, FlushPolicy::Fsync);
+        assert_eq!(config.metrics_listen.to_string(), DEFAULT_METRICS_LISTEN);
+        assert!(!config.metrics_per_partition);
+    }
+
+    #[test]
+    fn metrics_and_log_settings_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.toml");
+        std::fs::write(
+            &path,
+            "metrics_per_partition = true\nlog_level = \"debug\"\nmetrics_listen = \"127.0.0.1:9999\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Args::parse_from([
+            "broker",
+            "--config",
+            path.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert!(config.metrics_per_partition);
+        assert_eq!(config.log_level, "debug");
+        assert_eq!(config.metrics_listen.port(), 9999);
     }
 
     #[test]

@@ -2,11 +2,13 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use broker::config::{Args, Config, LogFormat};
+use broker::metrics_http::MetricsServer;
+use broker::metrics_scrape::NodeView;
 use broker::node::Node;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::load(Args::parse())?;
-    init_logging(config.log_format);
+    init_logging(config.log_format, &config.log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -14,8 +16,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    broker::metrics_http::install(config.metrics_listen)?;
+    // Before the node, so /health answers and /ready says 503 during recovery.
+    let metrics = MetricsServer::start(config.metrics_listen, config.metrics_per_partition).await?;
     let node = Node::start(config).await?;
+    metrics.attach(NodeView {
+        ctx: node.ctx.clone(),
+        store: node.store.clone(),
+    });
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -23,7 +30,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         signal.cancel();
     });
-    node.run(shutdown).await;
+    let stopping = shutdown.clone();
+    let readiness = async {
+        stopping.cancelled().await;
+        metrics.stopping();
+    };
+    tokio::join!(node.run(shutdown), readiness);
+    metrics.detach();
     Ok(())
 }
 
@@ -43,12 +56,18 @@ async fn wait_for_signal() {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+/// Every event carries the spans it happens in: a request's api, version, correlation_id and
+/// client_id (server/dispatch.rs) come with anything logged while serving it.
+fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| anyhow::anyhow!("log level {level:?}: {e}"))?;
+    // Colours only on a terminal: escape codes in log files get in the way of grep.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    Ok(())
 }

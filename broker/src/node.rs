@@ -22,7 +22,7 @@ pub struct Node {
     pub ctx: Arc<Ctx>,
     pub local_addr: SocketAddr,
     listener: TcpListener,
-    store: Arc<Store>,
+    pub store: Arc<Store>,
     /// Tasks that run for the node's lifetime (metadata follower, group timers).
     background: Background,
 }

@@ -88,16 +88,15 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: FetchRequest) -> Fetc
             || watchers.is_empty()
             || tokio::time::Instant::now() >= deadline;
         if done || !wait_for_data(&mut watchers, deadline).await {
+            // read_all answers every target in order; count only what is sent.
+            debug_assert_eq!(responses.len(), targets.len());
+            for (target, (_, data)) in targets.iter().zip(&responses) {
+                if let (Ok(partition), Some(records)) = (&target.partition, &data.records) {
+                    partition.metrics.fetched(records);
+                }
+            }
             for (topic_index, data) in responses {
                 topics[topic_index].partitions.push(data);
-            }
-            for topic in &topics {
-                let bytes: usize = topic
-                    .partitions
-                    .iter()
-                    .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
-                    .sum();
-                metrics::counter!("broker_topic_bytes_out_total", "topic" => topic.topic.to_string()).increment(bytes as u64);
             }
             return FetchResponse::default()
                 .with_session_id(0)

@@ -154,11 +154,7 @@ fn submit_partition(
             return ready_error(index, ec::INVALID_RECORD);
         }
     }
-    let record_count: i64 = batches.iter().map(|(_, h)| h.record_count as i64).sum();
-    metrics::counter!("broker_topic_bytes_in_total", "topic" => topic.name.clone())
-        .increment(records.len() as u64);
-    metrics::counter!("broker_topic_records_in_total", "topic" => topic.name.clone())
-        .increment(record_count as u64);
+    partition.metrics.produced(&batches, records.len());
     let appends: Vec<_> = batches
         .iter()
         .map(|(at, header)| partition.submit(records.slice(*at..*at + header.size_bytes())))

@@ -53,6 +53,11 @@ impl Metadata {
         self.image.borrow().clone()
     }
 
+    /// The metadata group's Raft node (for its metrics).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataState>> {
         self.image.clone()
     }

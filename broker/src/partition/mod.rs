@@ -66,6 +66,8 @@ pub struct Partition {
     pub index: i32,
     pub group: u64,
     pub raft: Raft,
+    /// Produce and Fetch counters, resolved once here so the hot paths never look them up.
+    pub metrics: crate::metrics::PartitionMetrics,
     node_id: u64,
     store: Arc<Store>,
     shared: Arc<PartitionShared>,
@@ -93,6 +95,7 @@ impl Partition {
         let (appender, submissions) = mpsc::unbounded_channel();
         tokio::spawn(run_appender(raft.clone(), submissions));
         Ok(Arc::new(Partition {
+            metrics: crate::metrics::PartitionMetrics::new(&topic, index),
             topic,
             index,
             group,

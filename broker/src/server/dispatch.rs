@@ -55,9 +55,11 @@ pub fn dispatch(ctx: &Arc<Ctx>, mut frame: Bytes) -> Result<PendingResponse, Dis
     };
     if !(spec.min..=spec.max).contains(&version) {
         if api_key == ApiKey::ApiVersions {
-            let body = handlers::api_versions::unsupported_version_response();
-            let encoded =
-                encode(correlation_id, api_key, 0, ResponseKind::ApiVersions(body)).map(Some);
+            let body =
+                ResponseKind::ApiVersions(handlers::api_versions::unsupported_version_response());
+            // Counted, so clients stuck on versions we lack show up as UnsupportedVersion errors.
+            crate::metrics::record_request(api_key, std::time::Duration::ZERO, &body);
+            let encoded = encode(correlation_id, api_key, 0, body).map(Some);
             return Ok(Box::pin(std::future::ready(encoded)));
         }
         return Err(DispatchError::UnsupportedVersion(api_key, version));
@@ -83,16 +85,18 @@ pub fn dispatch(ctx: &Arc<Ctx>, mut frame: Bytes) -> Result<PendingResponse, Dis
         client_id = header.client_id.as_deref().unwrap_or(""),
     );
     let started = Instant::now();
-    let response = handlers::handle(ctx, header, request);
+    // In the span too: Produce does its validation and queuing synchronously, right here.
+    let response = span.in_scope(|| handlers::handle(ctx, header, request));
     Ok(Box::pin(
         async move {
             let Some(response) = response.await else {
                 return Ok(None);
             };
-            let api_name = format!("{api_key:?}");
-            metrics::counter!("broker_requests_total", "api" => api_name.clone()).increment(1);
-            metrics::histogram!("broker_request_duration_seconds", "api" => api_name)
-                .record(started.elapsed().as_secs_f64());
+            let elapsed = started.elapsed();
+            crate::metrics::record_request(api_key, elapsed, &response);
+            // A per-request access log at debug; the span adds api, version, client and
+            // correlation id.
+            tracing::debug!(elapsed_us = elapsed.as_micros() as u64, "answered");
             encode(correlation_id, api_key, version, response).map(Some)
         }
         .instrument(span),

@@ -34,9 +34,8 @@ pub async fn run(listener: TcpListener, ctx: Arc<Ctx>, shutdown: CancellationTok
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            metrics::gauge!("broker_connections_active").increment(1.0);
+            let _active = crate::metrics::ConnectionGuard::open();
             connection::serve(socket, peer, ctx, shutdown).await;
-            metrics::gauge!("broker_connections_active").decrement(1.0);
             drop(permit);
         });
     }

@@ -41,7 +41,7 @@ impl Writer {
                 .spawn(move || loop {
                     thread::sleep(Duration::from_millis(flush_interval_ms.max(1)));
                     let Some(db) = weak.upgrade() else { return };
-                    if let Err(error) = db.flush_wal(true) {
+                    if let Err(error) = sync_wal(&db) {
                         tracing::error!(%error, "periodic WAL sync failed");
                     }
                 })
@@ -116,13 +116,11 @@ fn write_loop(db: Arc<DB>, receiver: mpsc::Receiver<WriteRequest>, policy: Flush
             completions.push(request.done);
         }
         if result.is_ok() && policy == FlushPolicy::Fsync {
-            result = db
-                .flush_wal(true)
-                .map_err(|e| format!("rocksdb WAL sync: {e}"));
+            result = sync_wal(&db).map_err(|e| format!("rocksdb WAL sync: {e}"));
         }
         metrics::histogram!("broker_storage_group_commit_seconds")
             .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("broker_storage_group_commit_batches").record(completions.len() as f64);
+        metrics::histogram!("broker_storage_group_commit_writes").record(completions.len() as f64);
         if let Err(error) = &result {
             tracing::error!(%error, "durable write failed");
         }
@@ -130,4 +128,11 @@ fn write_loop(db: Arc<DB>, receiver: mpsc::Receiver<WriteRequest>, policy: Flush
             done(result.clone());
         }
     }
+}
+
+fn sync_wal(db: &DB) -> Result<(), rocksdb::Error> {
+    let started = Instant::now();
+    let result = db.flush_wal(true);
+    metrics::histogram!("broker_storage_wal_sync_seconds").record(started.elapsed().as_secs_f64());
+    result
 }

@@ -1,0 +1,407 @@
+//! Metric names, help texts, buckets, and the cached handles the hot paths use.
+//!
+//! Every name starts with `broker_` and follows Prometheus conventions: snake_case, base units
+//! as suffix (`_seconds`, `_bytes`), `_total` on counters. Per-topic series are always on;
+//! per-partition series only with `metrics_per_partition` (their count grows with partitions).
+//! Gauges that describe state (partitions, Raft, storage) are computed when scraped, in
+//! `metrics_scrape.rs`, so the request path only bumps counters and histograms.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{ApiKey, ResponseKind};
+use metrics::{describe_counter, describe_gauge, describe_histogram, Counter, Histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::partition::batch;
+
+/// Latency buckets from 100 us to 10 s.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Batch sizes from 64 B to 64 MiB, powers of 4.
+const BYTES_BUCKETS: &[f64] = &[
+    64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
+    67108864.0,
+];
+
+/// Records per batch, writes per group commit: 1 to 16384, powers of 4.
+const COUNT_BUCKETS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0];
+
+/// A scrape-time gauge not refreshed for this long belongs to something that is gone (a
+/// deleted topic's partition) and is dropped from the output.
+const GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+static PER_PARTITION: AtomicBool = AtomicBool::new(false);
+
+/// Installs the global recorder. Call once, before anything records.
+pub fn install(per_partition: bool) -> anyhow::Result<PrometheusHandle> {
+    PER_PARTITION.store(per_partition, Ordering::Relaxed);
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("_bytes".into()), BYTES_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("_records".into()), COUNT_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("_writes".into()), COUNT_BUCKETS)?
+        .idle_timeout(
+            metrics_util::MetricKindMask::GAUGE,
+            Some(GAUGE_IDLE_TIMEOUT),
+        )
+        .install_recorder()
+        .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
+    describe();
+    Ok(handle)
+}
+
+pub fn per_partition() -> bool {
+    PER_PARTITION.load(Ordering::Relaxed)
+}
+
+/// Help texts: promtool (and people) want one for every family.
+fn describe() {
+    describe_counter!(
+        "broker_requests_total",
+        "Requests answered, by API (a request with acks=0 gets no answer and is not counted)."
+    );
+    describe_counter!(
+        "broker_request_errors_total",
+        "Requests whose response carried an error code, by API and code; a request counts once per distinct code."
+    );
+    describe_histogram!(
+        "broker_request_duration_seconds",
+        Unit::Seconds,
+        "Time from decoding a request to having its response, by API."
+    );
+    describe_gauge!(
+        "broker_connections_active",
+        "Open Kafka client connections."
+    );
+    describe_counter!(
+        "broker_topic_bytes_in_total",
+        Unit::Bytes,
+        "Record batch bytes accepted by Produce, by topic."
+    );
+    describe_counter!(
+        "broker_topic_records_in_total",
+        Unit::Count,
+        "Records accepted by Produce, by topic."
+    );
+    describe_counter!(
+        "broker_topic_bytes_out_total",
+        Unit::Bytes,
+        "Record batch bytes returned by Fetch, by topic."
+    );
+    describe_counter!(
+        "broker_topic_records_out_total",
+        Unit::Count,
+        "Records returned by Fetch, by topic."
+    );
+    describe_histogram!(
+        "broker_produce_batch_size_bytes",
+        Unit::Bytes,
+        "Size of each record batch accepted by Produce."
+    );
+    describe_histogram!(
+        "broker_produce_batch_records",
+        Unit::Count,
+        "Records in each record batch accepted by Produce."
+    );
+    describe_histogram!(
+        "broker_fetch_batch_size_bytes",
+        Unit::Bytes,
+        "Size of each record batch returned by Fetch."
+    );
+    describe_histogram!(
+        "broker_storage_group_commit_seconds",
+        Unit::Seconds,
+        "Time to write one group of durable writes, WAL sync included."
+    );
+    describe_histogram!(
+        "broker_storage_group_commit_writes",
+        Unit::Count,
+        "Write batches sharing one group commit."
+    );
+    describe_histogram!(
+        "broker_storage_wal_sync_seconds",
+        Unit::Seconds,
+        "Time of one RocksDB WAL fsync."
+    );
+    crate::metrics_scrape::describe();
+}
+
+/// Open connections, kept here rather than as an incremented gauge so that the scrape-time
+/// idle timeout can never drop and reset it.
+static CONNECTIONS_ACTIVE: AtomicI64 = AtomicI64::new(0);
+
+/// Counts one open connection while alive.
+pub struct ConnectionGuard(());
+
+impl ConnectionGuard {
+    pub fn open() -> ConnectionGuard {
+        CONNECTIONS_ACTIVE.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard(())
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let before = CONNECTIONS_ACTIVE.fetch_sub(1, Ordering::Relaxed);
+        debug_assert!(before > 0, "more connections closed than opened");
+    }
+}
+
+pub fn connections_active() -> i64 {
+    CONNECTIONS_ACTIVE.load(Ordering::Relaxed)
+}
+
+/// Per-API handles, built on first use of each API so that unused APIs export nothing.
+struct ApiMetrics {
+    name: &'static str,
+    requests: Counter,
+    duration: Histogram,
+}
+
+const API_SLOTS: usize = 128;
+static API_METRICS: [OnceLock<ApiMetrics>; API_SLOTS] = [const { OnceLock::new() }; API_SLOTS];
+
+fn api_metrics(api_key: ApiKey) -> Option<&'static ApiMetrics> {
+    let slot = API_METRICS.get(api_key as i16 as usize)?;
+    Some(slot.get_or_init(|| {
+        // Leaked once per API key (fewer than API_SLOTS), so labels are never reallocated.
+        let name: &'static str = Box::leak(format!("{api_key:?}").into_boxed_str());
+        ApiMetrics {
+            name,
+            requests: metrics::counter!("broker_requests_total", "api" => name),
+            duration: metrics::histogram!("broker_request_duration_seconds", "api" => name),
+        }
+    }))
+}
+
+/// Counts one answered request: total, latency, and each distinct error code in its response.
+pub fn record_request(api_key: ApiKey, elapsed: Duration, response: &ResponseKind) {
+    let Some(api) = api_metrics(api_key) else {
+        return;
+    };
+    api.requests.increment(1);
+    api.duration.record(elapsed.as_secs_f64());
+    let mut codes: Vec<i16> = Vec::new();
+    error_codes(response, &mut |code| {
+        if code != 0 && !codes.contains(&code) {
+            codes.push(code);
+        }
+    });
+    for code in codes {
+        let error = ResponseError::try_from_code(code)
+            .map(|e| format!("{e:?}"))
+            .unwrap_or_default();
+        metrics::counter!(
+            "broker_request_errors_total",
+            "api" => api.name,
+            "error_code" => code.to_string(),
+            "error" => error,
+        )
+        .increment(1);
+    }
+}
+
+/// Calls `each` with every error code in a response: top level, per topic, per partition.
+/// An API missing here is counted in requests but never in errors; add its arm with its handler.
+pub fn error_codes(response: &ResponseKind, each: &mut dyn FnMut(i16)) {
+    match response {
+        ResponseKind::Produce(r) => r
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .for_each(|p| each(p.error_code)),
+        ResponseKind::Fetch(r) => {
+            each(r.error_code);
+            r.responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| each(p.error_code));
+        }
+        ResponseKind::ListOffsets(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code)),
+        ResponseKind::Metadata(r) => {
+            each(r.error_code);
+            for topic in &r.topics {
+                each(topic.error_code);
+                topic.partitions.iter().for_each(|p| each(p.error_code));
+            }
+        }
+        ResponseKind::ApiVersions(r) => each(r.error_code),
+        ResponseKind::CreateTopics(r) => r.topics.iter().for_each(|t| each(t.error_code)),
+        ResponseKind::DeleteTopics(r) => r.responses.iter().for_each(|t| each(t.error_code)),
+        ResponseKind::CreatePartitions(r) => r.results.iter().for_each(|t| each(t.error_code)),
+        ResponseKind::InitProducerId(r) => each(r.error_code),
+        ResponseKind::DescribeConfigs(r) => r.results.iter().for_each(|t| each(t.error_code)),
+        ResponseKind::AlterConfigs(r) => r.responses.iter().for_each(|t| each(t.error_code)),
+        ResponseKind::IncrementalAlterConfigs(r) => {
+            r.responses.iter().for_each(|t| each(t.error_code))
+        }
+        ResponseKind::DescribeCluster(r) => each(r.error_code),
+        ResponseKind::DeleteRecords(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code)),
+        other => group_error_codes(other, each),
+    }
+}
+
+/// The consumer group APIs' part of [`error_codes`].
+fn group_error_codes(response: &ResponseKind, each: &mut dyn FnMut(i16)) {
+    match response {
+        ResponseKind::FindCoordinator(r) => {
+            each(r.error_code);
+            r.coordinators.iter().for_each(|c| each(c.error_code));
+        }
+        ResponseKind::JoinGroup(r) => each(r.error_code),
+        ResponseKind::SyncGroup(r) => each(r.error_code),
+        ResponseKind::Heartbeat(r) => each(r.error_code),
+        ResponseKind::LeaveGroup(r) => {
+            each(r.error_code);
+            r.members.iter().for_each(|m| each(m.error_code));
+        }
+        ResponseKind::OffsetCommit(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code)),
+        ResponseKind::OffsetFetch(r) => {
+            each(r.error_code);
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| each(p.error_code));
+            for group in &r.groups {
+                each(group.error_code);
+                group
+                    .topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .for_each(|p| each(p.error_code));
+            }
+        }
+        ResponseKind::DescribeGroups(r) => r.groups.iter().for_each(|g| each(g.error_code)),
+        ResponseKind::ListGroups(r) => each(r.error_code),
+        ResponseKind::DeleteGroups(r) => r.results.iter().for_each(|g| each(g.error_code)),
+        ResponseKind::OffsetDelete(r) => {
+            each(r.error_code);
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| each(p.error_code));
+        }
+        ResponseKind::ConsumerGroupHeartbeat(r) => each(r.error_code),
+        ResponseKind::ConsumerGroupDescribe(r) => r.groups.iter().for_each(|g| each(g.error_code)),
+        _ => {}
+    }
+}
+
+/// Produce and Fetch counters of one partition, resolved once when the partition starts so
+/// the hot path never looks a metric up by name. Labelled by topic, and also by partition
+/// when per-partition metrics are on.
+pub struct PartitionMetrics {
+    bytes_in: Counter,
+    records_in: Counter,
+    bytes_out: Counter,
+    records_out: Counter,
+}
+
+impl PartitionMetrics {
+    pub fn new(topic: &str, partition: i32) -> PartitionMetrics {
+        let mut labels = vec![metrics::Label::new("topic", topic.to_string())];
+        if per_partition() {
+            labels.push(metrics::Label::new("partition", partition.to_string()));
+        }
+        PartitionMetrics {
+            bytes_in: metrics::counter!("broker_topic_bytes_in_total", labels.clone()),
+            records_in: metrics::counter!("broker_topic_records_in_total", labels.clone()),
+            bytes_out: metrics::counter!("broker_topic_bytes_out_total", labels.clone()),
+            records_out: metrics::counter!("broker_topic_records_out_total", labels),
+        }
+    }
+
+    /// One produce request's record set for this partition, already validated into batches.
+    pub fn produced(&self, batches: &[(usize, batch::BatchHeader)], bytes: usize) {
+        let mut records = 0u64;
+        for (_, header) in batches {
+            debug_assert!(header.record_count >= 0, "validated batches count records");
+            records += header.record_count as u64;
+            produce_batch_bytes().record(header.size_bytes() as f64);
+            produce_batch_records().record(header.record_count as f64);
+        }
+        self.bytes_in.increment(bytes as u64);
+        self.records_in.increment(records);
+    }
+
+    /// Whole batches read for a Fetch response. Reads only the batch headers.
+    pub fn fetched(&self, records: &[u8]) {
+        let mut at = 0usize;
+        let mut count = 0u64;
+        while let Ok(header) = batch::parse_header(&records[at..]) {
+            count += header.record_count.max(0) as u64;
+            fetch_batch_bytes().record(header.size_bytes() as f64);
+            at += header.size_bytes();
+        }
+        debug_assert_eq!(at, records.len(), "fetch returns whole batches");
+        self.bytes_out.increment(records.len() as u64);
+        self.records_out.increment(count);
+    }
+}
+
+fn produce_batch_bytes() -> &'static Histogram {
+    static HANDLE: OnceLock<Histogram> = OnceLock::new();
+    HANDLE.get_or_init(|| metrics::histogram!("broker_produce_batch_size_bytes"))
+}
+
+fn produce_batch_records() -> &'static Histogram {
+    static HANDLE: OnceLock<Histogram> = OnceLock::new();
+    HANDLE.get_or_init(|| metrics::histogram!("broker_produce_batch_records"))
+}
+
+fn fetch_batch_bytes() -> &'static Histogram {
+    static HANDLE: OnceLock<Histogram> = OnceLock::new();
+    HANDLE.get_or_init(|| metrics::histogram!("broker_fetch_batch_size_bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::produce_response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+    use kafka_protocol::messages::ProduceResponse;
+
+    #[test]
+    fn error_codes_walk_partitions() {
+        let partition = |code| PartitionProduceResponse::default().with_error_code(code);
+        let response = ResponseKind::Produce(ProduceResponse::default().with_responses(vec![
+            TopicProduceResponse::default().with_partition_responses(vec![
+                partition(0),
+                partition(6),
+                partition(6),
+            ]),
+            TopicProduceResponse::default().with_partition_responses(vec![partition(3)]),
+        ]));
+        let mut codes = Vec::new();
+        error_codes(&response, &mut |code| codes.push(code));
+        assert_eq!(codes, vec![0, 6, 6, 3]);
+    }
+
+    #[test]
+    fn api_slots_cover_every_api_key() {
+        let highest = (0..i16::MAX)
+            .filter(|k| ApiKey::try_from(*k).is_ok())
+            .max()
+            .expect("some api key exists");
+        assert!((highest as usize) < API_SLOTS);
+    }
+}
