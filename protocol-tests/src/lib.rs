@@ -166,17 +166,17 @@ impl RawClient {
     }
 }
 
+/// A record's key and value, either of which may be null.
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// A valid magic-v2 record batch built with kafka-protocol's encoder.
-pub fn record_batch(
-    records: &[(Option<&[u8]>, Option<&[u8]>)],
-    producer: Option<(i64, i16, i32)>,
-) -> Bytes {
+pub fn record_batch(records: &[KeyValue<'_>], producer: Option<(i64, i16, i32)>) -> Bytes {
     record_batch_at(records, producer, 1_700_000_000_000)
 }
 
 /// Like [`record_batch`], with record timestamps from `timestamp_ms` on.
 pub fn record_batch_at(
-    records: &[(Option<&[u8]>, Option<&[u8]>)],
+    records: &[KeyValue<'_>],
     producer: Option<(i64, i16, i32)>,
     timestamp_ms: i64,
 ) -> Bytes {

@@ -26,6 +26,8 @@ pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
 const OFFSET_EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
+// Groups live in one map and are few; boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Group {
     Classic(ClassicGroup),
     Consumer(ConsumerGroup),

@@ -106,8 +106,11 @@ fn values(value: &Option<OffsetValue>) -> (i64, i32, String) {
     }
 }
 
-fn grouped(fetched: Fetched) -> Vec<(String, Vec<(i32, Option<OffsetValue>)>)> {
-    let mut topics: Vec<(String, Vec<(i32, Option<OffsetValue>)>)> = Vec::new();
+/// Committed offsets of one topic: (partition, value).
+type TopicOffsets = (String, Vec<(i32, Option<OffsetValue>)>);
+
+fn grouped(fetched: Fetched) -> Vec<TopicOffsets> {
+    let mut topics: Vec<TopicOffsets> = Vec::new();
     for (topic, partition, value) in fetched {
         match topics.iter_mut().find(|(t, _)| *t == topic) {
             Some((_, partitions)) => partitions.push((partition, value)),

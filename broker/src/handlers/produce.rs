@@ -44,7 +44,7 @@ pub fn submit(
         let mut partitions: Vec<(i32, PartitionFuture)> = Vec::new();
         for data in topic_data.partition_data {
             let index = data.index;
-            let early_error = if !matches!(acks, -1 | 0 | 1) {
+            let early_error = if !(-1..=1).contains(&acks) {
                 Some(ec::INVALID_REQUIRED_ACKS)
             } else if request.transactional_id.is_some() {
                 Some(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)

@@ -2,6 +2,9 @@
 //! only assigns its offsets, checks idempotent-producer sequences, writes one index key and
 //! moves the high watermark.
 
+// openraft's StorageError is large, and its trait signatures require it.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Cursor;
 use std::sync::Arc;

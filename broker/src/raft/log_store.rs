@@ -1,5 +1,8 @@
 //! openraft's log storage for one group, over the shared `raft_log` column family.
 
+// openraft's StorageError is large, and its trait signatures require it.
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
