@@ -32,12 +32,13 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * (rate=records/s, paced against a schedule). Produce latency is per record, from the send
  * (scheduled send time when paced, so a stalled client is not hidden) to the acknowledgement;
  * percentiles come from sorting every sample. Then (consume=1) a group-less consumer reads the
- * records back from the beginning.
+ * records back from the beginning. The first warmup_s seconds (JIT compilation, connection setup)
+ * are produced but left out of the produce figures; the measured window is the next SECONDS.
  *
  * Usage: BenchDriver key=value ...  (bootstrap, topic, partitions=8, size=1024, acks=all,
  *   compression=none, seconds=10, rate=0, linger_ms=5, batch_bytes=65536, consume=1,
  *   max_bytes=0 (stop after this much payload), stride=1 (records per partition in a row),
- *   create=1, label=)
+ *   create=1, warmup_s=2, label=)
  * Prints one line: BENCH produce label=... key=value ...
  */
 public class BenchDriver {
@@ -52,6 +53,7 @@ public class BenchDriver {
         o.put("stride", "1");
         o.put("create", "1");
         o.put("label", "");
+        o.put("warmup_s", "2");
         for (String a : args) {
             int eq = a.indexOf('=');
             Util.check(eq > 0, "argument %s is not key=value", a);
@@ -96,21 +98,22 @@ public class BenchDriver {
         long[] produced = produce(o, topic, partitions, values, samples, producerMetrics);
         long records = produced[0];
         double produceSecs = produced[1] / 1e9;
+        long total = produced[2];
         int[] sorted = Arrays.copyOf(samples.micros, samples.count);
         Arrays.sort(sorted);
-        double consumeSecs = o.get("consume").equals("1") ? consume(bootstrap, topic, partitions, records, size) : 0;
+        double consumeSecs = o.get("consume").equals("1") ? consume(bootstrap, topic, partitions, total, size) : 0;
         double mb = (double) records * size / 1e6;
         Util.info("BENCH produce label=%s topic=%s partitions=%d size=%d acks=%s compression=%s rate=%s linger_ms=%s "
                         + "batch_bytes=%s seconds=%.2f records=%d records_s=%.0f mb_s=%.2f p50_ms=%.2f p99_ms=%.2f "
                         + "p999_ms=%.2f max_ms=%.2f batch_size_avg=%.0f compression_rate=%.3f request_latency_avg_ms=%.2f "
-                        + "consume_seconds=%.2f consume_mb_s=%.2f",
+                        + "consume_seconds=%.2f consume_mb_s=%.2f warmup_s=%s records_total=%d",
                 o.get("label"), topic, partitions, size, o.get("acks"), o.get("compression"), o.get("rate"),
                 o.get("linger_ms"), o.get("batch_bytes"), produceSecs, records, records / produceSecs,
                 mb / produceSecs, pct(sorted, 0.5), pct(sorted, 0.99), pct(sorted, 0.999), pct(sorted, 1.0),
                 producerMetrics.getOrDefault("batch-size-avg", 0.0),
                 producerMetrics.getOrDefault("compression-rate-avg", 0.0),
                 producerMetrics.getOrDefault("request-latency-avg", 0.0),
-                consumeSecs, consumeSecs > 0 ? mb / consumeSecs : 0.0);
+                consumeSecs, consumeSecs > 0 ? (double) total * size / 1e6 / consumeSecs : 0.0, o.get("warmup_s"), total);
     }
 
     static double pct(int[] sorted, double fraction) {
@@ -121,7 +124,10 @@ public class BenchDriver {
         return sorted[Math.max(1, Math.min(rank, sorted.length)) - 1] / 1000.0;
     }
 
-    /** Returns {acknowledged records, nanoseconds from the first send to the last ack}. */
+    /**
+     * Returns {acknowledged records sent after the warm-up, nanoseconds from the end of the warm-up
+     * to the last ack, all acknowledged records}.
+     */
     static long[] produce(Map<String, String> o, String topic, int partitions, byte[][] values, Samples samples,
                           Map<String, Double> metricsOut) throws Exception {
         Properties p = new Properties();
@@ -137,15 +143,20 @@ public class BenchDriver {
         int stride = Integer.parseInt(o.get("stride"));
         int size = values[0].length;
         AtomicLong acked = new AtomicLong();
+        AtomicLong ackedMeasured = new AtomicLong();
+        long warmupNanos = (long) (Double.parseDouble(o.get("warmup_s")) * 1e9);
         AtomicReference<Exception> error = new AtomicReference<>();
         long t0;
         long lastAck;
+        long warmEnd;
         try (KafkaProducer<byte[], byte[]> producer =
                      new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
             producer.partitionsFor(topic); // metadata before the clock starts
             t0 = System.nanoTime();
-            long end = t0 + seconds * 1_000_000_000L;
-            AtomicLong lastAckNanos = new AtomicLong(t0);
+            warmEnd = t0 + warmupNanos;
+            final long measuredFrom = warmEnd;
+            long end = warmEnd + seconds * 1_000_000_000L;
+            AtomicLong lastAckNanos = new AtomicLong(warmEnd);
             for (long i = 0; ; i++) {
                 long now = System.nanoTime();
                 long scheduled = now;
@@ -166,9 +177,12 @@ public class BenchDriver {
                     if (e != null) {
                         error.compareAndSet(null, e);
                     } else {
-                        samples.add(t - sentAt);
                         acked.incrementAndGet();
-                        lastAckNanos.set(t);
+                        if (sentAt >= measuredFrom) {
+                            samples.add(t - sentAt);
+                            ackedMeasured.incrementAndGet();
+                            lastAckNanos.set(t);
+                        }
                     }
                 });
             }
@@ -181,7 +195,7 @@ public class BenchDriver {
             }
         }
         Util.check(error.get() == null, "send failed: %s", error.get());
-        return new long[] {acked.get(), lastAck - t0};
+        return new long[] {ackedMeasured.get(), lastAck - warmEnd, acked.get()};
     }
 
     /** Reads every produced record back; returns seconds from the first fetch to the last record. */

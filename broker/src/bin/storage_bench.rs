@@ -39,6 +39,10 @@ struct Args {
     seconds: u64,
     #[arg(long, value_enum, default_value_t = FlushPolicy::Fsync)]
     flush_policy: FlushPolicy,
+    /// Offered load in batches/s across all partitions (0: closed loop, as fast as it goes,
+    /// keeping `--inflight-per-partition` outstanding).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     #[arg(long)]
     keep: bool,
 }
@@ -48,13 +52,23 @@ type Done = (u64, Instant);
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(args.partitions >= 1 && args.partitions <= 100_000, "partitions");
-    anyhow::ensure!(args.batch_bytes >= 1 && args.batch_bytes <= 64 << 20, "batch bytes");
+    anyhow::ensure!(
+        args.partitions >= 1 && args.partitions <= 100_000,
+        "partitions"
+    );
+    anyhow::ensure!(
+        args.batch_bytes >= 1 && args.batch_bytes <= 64 << 20,
+        "batch bytes"
+    );
     anyhow::ensure!(args.inflight_per_partition >= 1, "inflight per partition");
     std::fs::create_dir_all(&args.dir)?;
     let store = Arc::new(Store::open(&args.dir, args.flush_policy, 100)?);
     let entry = entry_bytes(args.batch_bytes);
-    let (latencies_us, batches, elapsed) = run(&store, &args, &entry);
+    let (latencies_us, batches, elapsed) = if args.rate > 0.0 {
+        run_paced(&store, &args, &entry)
+    } else {
+        run(&store, &args, &entry)
+    };
     drop(store);
     if !args.keep {
         std::fs::remove_dir_all(&args.dir)?;
@@ -77,10 +91,20 @@ fn entry_bytes(batch_bytes: u32) -> Vec<u8> {
 }
 
 fn submit(store: &Store, group: u64, index: u64, entry: &[u8], done: &mpsc::Sender<Done>) {
+    submit_at(store, group, index, entry, done, Instant::now());
+}
+
+fn submit_at(
+    store: &Store,
+    group: u64,
+    index: u64,
+    entry: &[u8],
+    done: &mpsc::Sender<Done>,
+    submitted: Instant,
+) {
     let mut batch = WriteBatch::default();
     batch.put_cf(store.cf(CF_LOG), log_key(group, index), entry);
     let done = done.clone();
-    let submitted = Instant::now();
     store.writer.submit(
         batch,
         Box::new(move |result| {
@@ -124,6 +148,45 @@ fn run(store: &Store, args: &Args, entry: &[u8]) -> (Vec<u32>, u64, Duration) {
     (latencies_us, batches, started.elapsed())
 }
 
+/// Submits batch k at start + k / rate (round robin over the partitions) for `seconds`, so the
+/// latency is that of an open-loop offered load, measured from the scheduled submit time.
+fn run_paced(store: &Store, args: &Args, entry: &[u8]) -> (Vec<u32>, u64, Duration) {
+    let (done_sender, done_receiver) = mpsc::channel::<Done>();
+    let total = (args.rate * args.seconds as f64) as u64;
+    let started = Instant::now();
+    let mut latencies_us = Vec::with_capacity(total as usize);
+    for k in 0..total {
+        let scheduled = started + Duration::from_secs_f64(k as f64 / args.rate);
+        while let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
+            match done_receiver.recv_timeout(wait) {
+                Ok((_, submitted)) => latencies_us.push(micros(submitted.elapsed())),
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => unreachable!("we hold a sender"),
+            }
+        }
+        let group = 1 + k % args.partitions;
+        submit_at(
+            store,
+            group,
+            1 + k / args.partitions,
+            entry,
+            &done_sender,
+            scheduled,
+        );
+    }
+    while (latencies_us.len() as u64) < total {
+        let (_, submitted) = done_receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("an append completes within 60 s");
+        latencies_us.push(micros(submitted.elapsed()));
+    }
+    (latencies_us, total, started.elapsed())
+}
+
+fn micros(elapsed: Duration) -> u32 {
+    elapsed.as_micros().min(u32::MAX as u128) as u32
+}
+
 fn percentile_ms(sorted_us: &[u32], fraction: f64) -> f64 {
     if sorted_us.is_empty() {
         return 0.0;
@@ -137,13 +200,14 @@ fn report(args: &Args, mut latencies_us: Vec<u32>, batches: u64, elapsed: Durati
     let seconds = elapsed.as_secs_f64();
     let payload_bytes = args.payload_bytes.unwrap_or(args.batch_bytes) as f64;
     println!(
-        "BENCH storage partitions={} batch_bytes={} payload_bytes={} inflight={} flush={:?} \
+        "BENCH storage partitions={} batch_bytes={} payload_bytes={} inflight={} rate={} flush={:?} \
          seconds={:.2} batches={} batches_per_s={:.0} batch_mb_s={:.1} payload_mb_s={:.1} \
-         append_p50_ms={:.2} append_p99_ms={:.2} append_max_ms={:.2}",
+         append_p50_ms={:.2} append_p99_ms={:.2} append_p999_ms={:.2} append_max_ms={:.2}",
         args.partitions,
         args.batch_bytes,
         payload_bytes,
         args.inflight_per_partition,
+        args.rate,
         args.flush_policy,
         seconds,
         batches,
@@ -152,6 +216,7 @@ fn report(args: &Args, mut latencies_us: Vec<u32>, batches: u64, elapsed: Durati
         batches as f64 * payload_bytes / seconds / 1e6,
         percentile_ms(&latencies_us, 0.50),
         percentile_ms(&latencies_us, 0.99),
+        percentile_ms(&latencies_us, 0.999),
         percentile_ms(&latencies_us, 1.0),
     );
 }

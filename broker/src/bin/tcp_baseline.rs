@@ -23,7 +23,10 @@ const SINK_BUFFER_BYTES: usize = 1 << 20;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(args.chunk_bytes >= 1 && args.chunk_bytes <= 64 << 20, "chunk bytes");
+    anyhow::ensure!(
+        args.chunk_bytes >= 1 && args.chunk_bytes <= 64 << 20,
+        "chunk bytes"
+    );
     anyhow::ensure!(args.seconds >= 1 && args.seconds <= 600, "seconds");
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let address = listener.local_addr()?;
@@ -57,7 +60,9 @@ fn main() -> anyhow::Result<()> {
 fn send(address: std::net::SocketAddr, args: &Args) -> std::io::Result<u64> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_nodelay(true)?;
-    let chunk: Vec<u8> = (0..args.chunk_bytes).map(|i| b'A' + (i % 26) as u8).collect();
+    let chunk: Vec<u8> = (0..args.chunk_bytes)
+        .map(|i| b'A' + (i % 26) as u8)
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let mut sent = 0u64;
     while Instant::now() < deadline {
