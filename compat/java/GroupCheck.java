@@ -309,9 +309,9 @@ public class GroupCheck {
                         }
                         consumer.resume(resume);
                     }
-                    if (!recs.isEmpty()) {
-                        process(recs);
-                    }
+                    // Also with no records: a commit that failed during a rebalance is retried
+                    // once it is over, or the last records would stay uncommitted forever.
+                    process(recs);
                 }
                 log("%s: closing (processed %d records, %d failed commits)", name, processed, commitFailures);
                 consumer.close(Duration.ofSeconds(30));
@@ -336,6 +336,9 @@ public class GroupCheck {
             }
             return true;
         }
+
+        /** Processed offsets whose commit has not succeeded yet (retried on the next poll). */
+        private final Map<TopicPartition, OffsetAndMetadata> uncommitted = new HashMap<>();
 
         private void process(ConsumerRecords<String, String> recs) throws InterruptedException {
             Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
@@ -371,17 +374,21 @@ public class GroupCheck {
                 }
             }
             consumer.pause(exhausted);
-            if (sleepPerBatchMs > 0) {
+            if (sleepPerBatchMs > 0 && !recs.isEmpty()) {
                 Thread.sleep(sleepPerBatchMs);
             }
-            if (commit.isEmpty()) {
+            uncommitted.putAll(commit);
+            uncommitted.keySet().retainAll(consumer.assignment());
+            if (uncommitted.isEmpty()) {
                 return;
             }
+            commit = new HashMap<>(uncommitted);
             try {
                 consumer.commitSync(commit, Duration.ofSeconds(30));
                 for (Map.Entry<TopicPartition, OffsetAndMetadata> e : commit.entrySet()) {
                     ledger.committed(e.getKey().partition(), e.getValue().offset());
                 }
+                uncommitted.clear();
             } catch (CommitFailedException | RebalanceInProgressException e) {
                 if (++commitFailures <= 3) {
                     log("%s: commitSync(%s) failed (legal during a rebalance, records may be redelivered): %s%s", name,
