@@ -42,6 +42,10 @@ pub struct Args {
     /// tracing filter, e.g. "info" or "info,broker::server=debug" (RUST_LOG syntax).
     #[arg(long, env = "BROKER_LOG_LEVEL")]
     pub log_level: Option<String>,
+    /// The cluster's brokers, the same list on every node: `ID@KAFKA_HOST:PORT/RAFT_HOST:PORT`,
+    /// comma separated. Empty: a single-node cluster of this broker alone.
+    #[arg(long, env = "BROKER_PEERS")]
+    pub peers: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -80,6 +84,19 @@ struct FileConfig {
     offsets_retention_minutes: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
     retention_check_interval_ms: Option<u64>,
+    peers: Option<String>,
+    default_replication_factor: Option<i16>,
+    replica_lag_time_max_ms: Option<u64>,
+}
+
+/// One broker of the cluster as every node knows it from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub id: u64,
+    /// host:port Kafka clients connect to.
+    pub kafka: String,
+    /// host:port of the internal listener carrying Raft traffic.
+    pub raft: String,
 }
 
 #[derive(Debug, Clone)]
@@ -112,11 +129,19 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: u64,
     /// log.retention.check.interval.ms.
     pub retention_check_interval_ms: u64,
+    /// Every broker of the cluster, this one included; empty on a single node.
+    pub peers: Vec<Peer>,
+    /// default.replication.factor (and offsets.topic.replication.factor): capped by the
+    /// number of brokers.
+    pub default_replication_factor: i16,
+    /// replica.lag.time.max.ms: a follower that has not caught up with the leader's log end
+    /// for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9644";
-pub const DEFAULT_LOG_LEVEL: &str = "info,openraft=warn";
+pub const DEFAULT_LOG_LEVEL: &str = "info,openraft=error";
 
 impl Config {
     pub fn load(args: Args) -> anyhow::Result<Config> {
@@ -138,8 +163,16 @@ impl Config {
             .or(file.advertised_listener)
             .unwrap_or_else(|| listen.to_string());
         let (advertised_host, advertised_port) = split_host_port(&advertised)?;
+        let node_id = args.node_id.or(file.node_id).unwrap_or(1);
+        let peers = match args.peers.or(file.peers) {
+            Some(list) => parse_peers(&list)?,
+            None => Vec::new(),
+        };
+        if !peers.is_empty() && !peers.iter().any(|p| p.id == node_id) {
+            anyhow::bail!("--peers does not list this node's id {node_id}");
+        }
         Ok(Config {
-            node_id: args.node_id.or(file.node_id).unwrap_or(1),
+            node_id,
             listen,
             advertised_host,
             advertised_port,
@@ -183,6 +216,9 @@ impl Config {
             offsets_retention_minutes: file.offsets_retention_minutes.unwrap_or(10080),
             group_initial_rebalance_delay_ms: file.group_initial_rebalance_delay_ms.unwrap_or(3000),
             retention_check_interval_ms: file.retention_check_interval_ms.unwrap_or(300_000),
+            default_replication_factor: file.default_replication_factor.unwrap_or(3),
+            replica_lag_time_max_ms: file.replica_lag_time_max_ms.unwrap_or(10_000),
+            peers,
         })
     }
 
@@ -210,8 +246,45 @@ impl Config {
             offsets_retention_minutes: 10080,
             group_initial_rebalance_delay_ms: 0,
             retention_check_interval_ms: 300_000,
+            peers: Vec::new(),
+            default_replication_factor: 3,
+            replica_lag_time_max_ms: 10_000,
         }
     }
+
+    /// This node's Raft listener address, when it is part of a multi-node cluster.
+    pub fn raft_listen(&self) -> Option<&str> {
+        self.peers
+            .iter()
+            .find(|p| p.id == self.node_id)
+            .map(|p| p.raft.as_str())
+    }
+}
+
+/// Parses `ID@KAFKA_HOST:PORT/RAFT_HOST:PORT[,...]`.
+pub fn parse_peers(list: &str) -> anyhow::Result<Vec<Peer>> {
+    let mut peers: Vec<Peer> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let parse = || -> Option<Peer> {
+            let (id, addresses) = item.split_once('@')?;
+            let (kafka, raft) = addresses.split_once('/')?;
+            split_host_port(kafka).ok()?;
+            split_host_port(raft).ok()?;
+            Some(Peer {
+                id: id.parse().ok()?,
+                kafka: kafka.to_string(),
+                raft: raft.to_string(),
+            })
+        };
+        let peer = parse().ok_or_else(|| {
+            anyhow::anyhow!("peer {item:?} is not ID@KAFKA_HOST:PORT/RAFT_HOST:PORT")
+        })?;
+        if peers.iter().any(|p| p.id == peer.id) {
+            anyhow::bail!("peer id {} is listed twice", peer.id);
+        }
+        peers.push(peer);
+    }
+    Ok(peers)
 }
 
 fn split_host_port(address: &str) -> anyhow::Result<(String, i32)> {
@@ -274,6 +347,18 @@ mod tests {
         let config = Config::load(args).unwrap();
         assert_eq!(config.node_id, 7);
         assert_eq!(config.listen.port(), 9100);
+    }
+
+    #[test]
+    fn peers_parse_and_reject_garbage() {
+        let peers = parse_peers("1@127.0.0.1:9092/127.0.0.1:9192, 2@h:1/h:2").unwrap();
+        assert_eq!(peers.len(), 2);
+        assert_eq!(peers[1].id, 2);
+        assert_eq!(peers[1].kafka, "h:1");
+        assert_eq!(peers[1].raft, "h:2");
+        assert!(parse_peers("1@127.0.0.1:9092").is_err());
+        assert!(parse_peers("x@a:1/b:2").is_err());
+        assert!(parse_peers("1@a:1/b:2,1@c:1/d:2").is_err());
     }
 
     #[test]

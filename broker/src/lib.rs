@@ -1,6 +1,7 @@
 //! A Kafka-compatible broker: Kafka's wire protocol in front, a Raft group per partition, and
 //! the Raft log stored in RocksDB as the partition log.
 
+pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod handlers;

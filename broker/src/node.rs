@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openraft::BasicNode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -13,8 +14,10 @@ use crate::config::Config;
 use crate::group::store::OFFSETS_TOPIC;
 use crate::group::Coordinator;
 use crate::handlers::Ctx;
-use crate::metadata::commands::MetadataCommand;
-use crate::metadata::Metadata;
+use crate::metadata::commands::{MetadataCommand, MetadataResult};
+use crate::metadata::{placement, BrokerInfo, Metadata};
+use crate::protocol::error_codes as ec;
+use crate::raft::{Members, RaftEnv};
 use crate::replicas::Replicas;
 use crate::storage::Store;
 
@@ -71,15 +74,59 @@ impl Node {
             config.flush_policy,
             config.flush_interval_ms,
         )?);
-        let metadata = Metadata::open(config.node_id, advertised.clone(), store.clone()).await?;
-        let replicas = Arc::new(Replicas::new(config.node_id, advertised, store.clone()));
+        let env = RaftEnv::new(config.node_id);
+        let background = Background::default();
+        if let Some(raft_listen) = config.raft_listen() {
+            let internal = TcpListener::bind(raft_listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("binding the Raft listener {raft_listen}: {e}"))?;
+            tracing::info!(listen = raft_listen, "serving peers");
+            background.spawn(crate::cluster::server::serve(
+                internal,
+                env.router.clone(),
+                background.cancel.clone(),
+            ));
+        }
+        let brokers = cluster_brokers(&config, &advertised);
+        let voters: Members = brokers
+            .iter()
+            .map(|(id, b)| (*id, BasicNode::new(b.raft.clone())))
+            .collect();
+        let metadata = Metadata::open(&env, voters, store.clone()).await?;
+        let replicas = Arc::new(Replicas::new(env.clone(), store.clone()));
         let image = metadata.current();
         replicas.remove_orphans(&image).await?;
         replicas.reconcile(&image).await?;
-        let background = Background::default();
         background.spawn(replicas.clone().follow(metadata.subscribe()));
-        let groups = start_group_coordinator(&config, &metadata, &replicas).await?;
+        let groups = Arc::new(Coordinator::new(
+            metadata.clone(),
+            replicas.clone(),
+            Duration::from_secs(config.offsets_retention_minutes * 60),
+            Duration::from_millis(config.group_initial_rebalance_delay_ms),
+        ));
+        if config.peers.is_empty() {
+            // A single node is its own quorum: be fully ready before taking clients.
+            if !metadata.wait_for_leader(Duration::from_secs(30)).await {
+                anyhow::bail!("metadata group elected no leader within 30s");
+            }
+            bootstrap(&config, &metadata, &brokers).await?;
+            replicas.reconcile(&metadata.current()).await?;
+            wait_for_coordinator(&metadata, &replicas, &groups).await?;
+        } else {
+            // Peers may still be starting: set the cluster up in the background.
+            let (config, metadata, brokers) = (config.clone(), metadata.clone(), brokers.clone());
+            background.spawn(async move {
+                while let Err(error) = bootstrap(&config, &metadata, &brokers).await {
+                    tracing::info!(%error, "waiting for the metadata quorum");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            });
+        }
         background.spawn(groups.clone().run());
+        background.spawn(replicas.clone().report_leadership(
+            metadata.clone(),
+            Duration::from_millis(config.replica_lag_time_max_ms),
+        ));
         background.spawn(crate::partition::retention::enforce(
             metadata.clone(),
             replicas.clone(),
@@ -123,39 +170,88 @@ impl Node {
     }
 }
 
-/// Creates `__consumer_offsets` on first start, waits for its partitions, and replays them.
-async fn start_group_coordinator(
+/// Every broker of the cluster from configuration (this one alone without `--peers`).
+fn cluster_brokers(config: &Config, advertised: &str) -> BTreeMap<u64, BrokerInfo> {
+    if config.peers.is_empty() {
+        let me = BrokerInfo {
+            host: config.advertised_host.clone(),
+            port: config.advertised_port,
+            raft: advertised.to_string(),
+        };
+        return BTreeMap::from([(config.node_id, me)]);
+    }
+    config
+        .peers
+        .iter()
+        .map(|peer| {
+            let (host, port) = peer.kafka.rsplit_once(':').unwrap_or((&peer.kafka, "9092"));
+            let info = BrokerInfo {
+                host: host.trim_matches(['[', ']']).to_string(),
+                port: port.parse().unwrap_or(9092),
+                raft: peer.raft.clone(),
+            };
+            (peer.id, info)
+        })
+        .collect()
+}
+
+/// Gives a new cluster its id and broker list, and creates `__consumer_offsets`. Every node
+/// tries; the metadata log keeps the first of each.
+async fn bootstrap(
     config: &Config,
     metadata: &Metadata,
-    replicas: &Arc<Replicas>,
-) -> anyhow::Result<Arc<Coordinator>> {
-    if !metadata.current().topics.contains_key(OFFSETS_TOPIC) {
-        let command = MetadataCommand::CreateTopic {
-            name: OFFSETS_TOPIC.to_string(),
-            topic_id: *uuid::Uuid::new_v4().as_bytes(),
-            partitions: config.offsets_topic_partitions,
-            configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
-        };
-        metadata.propose(command).await?;
-        replicas.reconcile(&metadata.current()).await?;
+    brokers: &BTreeMap<u64, BrokerInfo>,
+) -> anyhow::Result<()> {
+    metadata.init_cluster(brokers.clone()).await?;
+    let image = metadata.current();
+    if image.topics.contains_key(OFFSETS_TOPIC) {
+        return Ok(());
     }
-    let groups = metadata
-        .current()
+    let ids: Vec<u64> = image.brokers.keys().copied().collect();
+    let partitions = config.offsets_topic_partitions;
+    let factor = (config.default_replication_factor.max(1) as usize).min(ids.len().max(1));
+    let command = MetadataCommand::CreateTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        topic_id: *uuid::Uuid::new_v4().as_bytes(),
+        partitions,
+        configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
+        assignments: placement::assign(&ids, partitions as usize, factor, image.assignments.len()),
+    };
+    match metadata.propose(command).await? {
+        MetadataResult::Failed {
+            error_code: ec::TOPIC_ALREADY_EXISTS,
+            ..
+        }
+        | MetadataResult::Done => Ok(()),
+        other => anyhow::bail!("creating {OFFSETS_TOPIC}: {other:?}"),
+    }
+}
+
+/// Waits (bounded) until the `__consumer_offsets` partitions have leaders and the groups of
+/// those led here are loaded.
+async fn wait_for_coordinator(
+    metadata: &Metadata,
+    replicas: &Replicas,
+    groups: &Coordinator,
+) -> anyhow::Result<()> {
+    let image = metadata.current();
+    let offsets = image
         .topics
         .get(OFFSETS_TOPIC)
         .map(|t| t.partitions.clone())
         .unwrap_or_default();
-    if !replicas.wait_ready(&groups, Duration::from_secs(30)).await {
+    if !replicas
+        .wait_ready(&image, &offsets, Duration::from_secs(30))
+        .await
+    {
         anyhow::bail!("{OFFSETS_TOPIC} partitions did not elect leaders within 30s");
     }
-    let retention = Duration::from_secs(config.offsets_retention_minutes * 60);
-    let initial_delay = Duration::from_millis(config.group_initial_rebalance_delay_ms);
-    let coordinator = Arc::new(Coordinator::new(
-        metadata.clone(),
-        replicas.clone(),
-        retention,
-        initial_delay,
-    ));
-    coordinator.load()?;
-    Ok(coordinator)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !groups.follow_leadership()? {
+        if Instant::now() >= deadline {
+            anyhow::bail!("{OFFSETS_TOPIC} partitions not loaded within 30s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
 }

@@ -7,14 +7,19 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::metadata::MetadataState;
+use openraft::BasicNode;
+
+use crate::metadata::commands::{LeaderReport, MetadataCommand};
+use crate::metadata::{Metadata, MetadataState};
 use crate::partition::Partition;
+use crate::raft::{Members, RaftEnv};
 use crate::storage::keys::{self, METADATA_GROUP};
 use crate::storage::{Store, CF_SM_STATE};
 
+const LEADERSHIP_REPORT_INTERVAL: Duration = Duration::from_millis(250);
+
 pub struct Replicas {
-    node_id: u64,
-    advertised: String,
+    env: RaftEnv,
     store: Arc<Store>,
     partitions: RwLock<HashMap<u64, Arc<Partition>>>,
     /// Reconciles run one at a time, so a partition's Raft group is never started twice.
@@ -22,10 +27,9 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    pub fn new(node_id: u64, advertised: String, store: Arc<Store>) -> Replicas {
+    pub fn new(env: RaftEnv, store: Arc<Store>) -> Replicas {
         Replicas {
-            node_id,
-            advertised,
+            env,
             store,
             partitions: RwLock::new(HashMap::new()),
             reconciling: tokio::sync::Mutex::new(()),
@@ -55,10 +59,13 @@ impl Replicas {
     /// Brings the hosted partitions in line with `image`.
     pub async fn reconcile(&self, image: &MetadataState) -> anyhow::Result<()> {
         let _serialized = self.reconciling.lock().await;
+        let me = self.env.node_id;
         let mut wanted = HashMap::new();
         for topic in image.topics.values() {
             for (index, group) in topic.partitions.iter().enumerate() {
-                wanted.insert(*group, (topic.name.clone(), index as i32));
+                if image.replicas_of(*group, me).contains(&me) {
+                    wanted.insert(*group, (topic.name.clone(), index as i32));
+                }
             }
         }
         let missing: Vec<(u64, (String, i32))> = {
@@ -70,12 +77,21 @@ impl Replicas {
                 .collect()
         };
         for (group, (topic, index)) in missing {
+            let replicas = image.replicas_of(group, me);
+            let members: Members = replicas
+                .iter()
+                .map(|id| {
+                    let addr = image.brokers.get(id).map(|b| b.raft.clone());
+                    (*id, BasicNode::new(addr.unwrap_or_default()))
+                })
+                .collect();
             let partition = Partition::start(
                 topic,
                 index,
                 group,
-                self.node_id,
-                self.advertised.clone(),
+                &self.env,
+                Some(members),
+                replicas.first() == Some(&me),
                 self.store.clone(),
             )
             .await?;
@@ -102,10 +118,12 @@ impl Replicas {
 
     /// Drops data of groups that metadata no longer knows (deleted while this node was down).
     pub async fn remove_orphans(&self, image: &MetadataState) -> anyhow::Result<()> {
+        let me = self.env.node_id;
         let known: HashSet<u64> = image
             .topics
             .values()
             .flat_map(|t| t.partitions.iter().copied())
+            .filter(|g| image.replicas_of(*g, me).contains(&me))
             .collect();
         let mut orphans = Vec::new();
         let mut iter = self.store.db.raw_iterator_cf(self.store.cf(CF_SM_STATE));
@@ -146,13 +164,25 @@ impl Replicas {
         }
     }
 
-    /// Waits (bounded) until every group is hosted here and led by this node.
-    pub async fn wait_ready(&self, groups: &[u64], timeout: Duration) -> bool {
+    /// Waits (bounded) until every one of `groups` that `image` places on this node runs
+    /// here and knows its leader.
+    pub async fn wait_ready(
+        &self,
+        image: &MetadataState,
+        groups: &[u64],
+        timeout: Duration,
+    ) -> bool {
+        let me = self.env.node_id;
+        let local: Vec<u64> = groups
+            .iter()
+            .copied()
+            .filter(|g| image.replicas_of(*g, me).contains(&me))
+            .collect();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let ready = groups
+            let ready = local
                 .iter()
-                .all(|g| self.get(*g).is_some_and(|p| p.is_leader()));
+                .all(|g| self.get(*g).is_some_and(|p| p.leader().is_some()));
             if ready {
                 return true;
             }
@@ -160,6 +190,43 @@ impl Replicas {
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Tells metadata, when it changes, who leads the partitions led here, in which epoch and
+    /// with which in-sync replicas, so every broker can answer Metadata for them.
+    pub async fn report_leadership(self: Arc<Self>, metadata: Metadata, lag_max: Duration) {
+        loop {
+            tokio::time::sleep(LEADERSHIP_REPORT_INTERVAL).await;
+            let image = metadata.current();
+            let reports: Vec<LeaderReport> = self
+                .all()
+                .into_iter()
+                .filter(|p| p.is_leader())
+                .filter_map(|partition| {
+                    let (leader, epoch) = partition.leader()?;
+                    let isr = partition.in_sync_replicas(lag_max);
+                    let known = image.assignments.get(&partition.group)?;
+                    let changed = known.leader != leader as i64
+                        || known.leader_epoch != epoch
+                        || known.isr != isr;
+                    changed.then_some(LeaderReport {
+                        group: partition.group,
+                        leader,
+                        epoch,
+                        isr,
+                    })
+                })
+                .collect();
+            if reports.is_empty() {
+                continue;
+            }
+            if let Err(error) = metadata
+                .propose(MetadataCommand::ReportLeaders(reports))
+                .await
+            {
+                tracing::debug!(%error, "reporting partition leaders");
+            }
         }
     }
 

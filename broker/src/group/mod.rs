@@ -81,12 +81,21 @@ struct State {
     offsets: HashMap<String, BTreeMap<(String, i32), Committed>>,
 }
 
+/// The `__consumer_offsets` partition index of a group.
+fn partition_index(group: &str, count: usize) -> usize {
+    ((java_hash(group) & 0x7fff_ffff) % count.max(1) as i32) as usize
+}
+
 pub struct Coordinator {
     metadata: Metadata,
     replicas: Arc<Replicas>,
     offsets_retention: Duration,
     initial_rebalance_delay: Duration,
     state: Mutex<State>,
+    /// `__consumer_offsets` partitions (by Raft group) whose groups are loaded here, with the
+    /// Raft term of the leadership they were loaded under. Apart from `state`: it is read
+    /// while `state` is locked, and is only written with `state` locked first.
+    loaded: Mutex<HashMap<u64, u64>>,
 }
 
 /// Java's `String.hashCode`, so a group maps to the same partition as on a Kafka cluster.
@@ -115,6 +124,7 @@ impl Coordinator {
             offsets_retention,
             initial_rebalance_delay,
             state: Mutex::new(State::default()),
+            loaded: Mutex::new(HashMap::new()),
         }
     }
 
@@ -130,27 +140,100 @@ impl Coordinator {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The `__consumer_offsets` partition that stores `group`, if this node leads it.
-    pub fn partition_for(&self, group: &str) -> Result<Arc<Partition>, i16> {
+    fn loaded(&self) -> MutexGuard<'_, HashMap<u64, u64>> {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The Raft group of the `__consumer_offsets` partition that stores `group`.
+    fn offsets_group(&self, group: &str) -> Result<u64, i16> {
         let image = self.metadata.current();
         let topic = image
             .topics
             .get(OFFSETS_TOPIC)
             .ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
-        let count = topic.partitions.len() as i32;
-        if count == 0 {
+        if topic.partitions.is_empty() {
             return Err(ec::COORDINATOR_NOT_AVAILABLE);
         }
-        let index = (java_hash(group) & 0x7fff_ffff) % count;
-        let group_id = topic.partitions[index as usize];
-        let partition = self
-            .replicas
-            .get(group_id)
-            .ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
+        Ok(topic.partitions[partition_index(group, topic.partitions.len())])
+    }
+
+    /// The broker coordinating `group`: the leader of its `__consumer_offsets` partition, as
+    /// this node's replica knows it, else as metadata last heard from that leader.
+    pub fn coordinator_node(&self, group: &str) -> Result<u64, i16> {
+        let raft_group = self.offsets_group(group)?;
+        let leader = match self.replicas.get(raft_group) {
+            Some(partition) => partition.leader().map(|(leader, _)| leader),
+            None => self
+                .metadata
+                .current()
+                .assignments
+                .get(&raft_group)
+                .and_then(|a| u64::try_from(a.leader).ok()),
+        };
+        leader.ok_or(ec::COORDINATOR_NOT_AVAILABLE)
+    }
+
+    /// The `__consumer_offsets` partition that stores `group`, if this node leads it and has
+    /// loaded its groups.
+    pub fn partition_for(&self, group: &str) -> Result<Arc<Partition>, i16> {
+        let raft_group = self.offsets_group(group)?;
+        let partition = self.replicas.get(raft_group).ok_or(ec::NOT_COORDINATOR)?;
+        let Some((_, term)) = partition.leader() else {
+            return Err(ec::COORDINATOR_NOT_AVAILABLE);
+        };
         if !partition.is_leader() {
             return Err(ec::NOT_COORDINATOR);
         }
+        if self.loaded().get(&raft_group) != Some(&(term as u64)) {
+            return Err(ec::COORDINATOR_LOAD_IN_PROGRESS);
+        }
         Ok(partition)
+    }
+
+    /// Follows the leadership of `__consumer_offsets` partitions: loads the groups of a
+    /// partition this node has come to lead (once it has applied its whole log, so every
+    /// commit of the previous leader is in), and drops those of a partition it no longer
+    /// leads, so a coordinator never answers from stale state. Returns whether every
+    /// partition led here is loaded.
+    pub fn follow_leadership(&self) -> anyhow::Result<bool> {
+        let image = self.metadata.current();
+        let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
+            return Ok(true);
+        };
+        let count = topic.partitions.len();
+        let now = Instant::now();
+        let mut all_loaded = true;
+        for (index, raft_group) in topic.partitions.iter().enumerate() {
+            let partition = self.replicas.get(*raft_group);
+            let leading = partition.as_ref().and_then(|p| {
+                let metrics = p.raft.metrics();
+                let m = metrics.borrow();
+                let caught_up = m.last_applied.map(|l| l.index) >= m.last_log_index;
+                (m.current_leader == Some(m.id)).then_some((m.current_term, caught_up))
+            });
+            let loaded = self.loaded().get(raft_group).copied();
+            match (leading, loaded) {
+                (Some((term, _)), Some(at)) if term == at => {}
+                (Some((term, true)), _) => {
+                    let Some(partition) = partition else { continue };
+                    let mut state = self.lock();
+                    unload(&mut state, index, count);
+                    let records =
+                        load_partition(&mut state, &partition, now, self.initial_rebalance_delay)?;
+                    self.loaded().insert(*raft_group, term);
+                    tracing::info!(partition = index, term, records, "loaded consumer groups");
+                }
+                (Some((_, false)), _) => all_loaded = false,
+                (None, Some(_)) => {
+                    let mut state = self.lock();
+                    unload(&mut state, index, count);
+                    self.loaded().remove(raft_group);
+                    tracing::info!(partition = index, "no longer coordinating its groups");
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(all_loaded)
     }
 
     async fn append(&self, group: &str, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), i16> {
@@ -188,48 +271,14 @@ impl Coordinator {
         (key, Some(store::encode_group(value)))
     }
 
-    /// Rebuilds groups and offsets from every `__consumer_offsets` partition led here.
-    pub fn load(&self) -> anyhow::Result<()> {
-        let image = self.metadata.current();
-        let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        let mut state = self.lock();
-        let mut records_seen = 0usize;
-        for group_id in &topic.partitions {
-            let Some(partition) = self.replicas.get(*group_id) else {
-                continue;
-            };
-            for entry in partition.batches()? {
-                for record in partition.decode_batch(&entry)? {
-                    let Some(key) = record.key.and_then(GroupKey::decode) else {
-                        continue;
-                    };
-                    apply_record(
-                        &mut state,
-                        key,
-                        record.value,
-                        now,
-                        self.initial_rebalance_delay,
-                    );
-                    records_seen += 1;
-                }
-            }
-        }
-        tracing::info!(
-            groups = state.groups.len(),
-            records = records_seen,
-            "loaded consumer groups"
-        );
-        Ok(())
-    }
-
     /// Drives timeouts (sessions, rebalances) and offset expiry until the process ends.
     pub async fn run(self: Arc<Self>) {
         let mut last_expiry = Instant::now();
         loop {
             tokio::time::sleep(TICK_INTERVAL).await;
+            if let Err(error) = self.follow_leadership() {
+                tracing::error!(%error, "loading consumer groups");
+            }
             let now = Instant::now();
             let topics = topic_infos(&self.metadata.current());
             let mut persist = Vec::new();
@@ -693,6 +742,36 @@ impl Coordinator {
         }
         out
     }
+}
+
+/// Forgets the groups stored in `__consumer_offsets` partition `index`.
+fn unload(state: &mut State, index: usize, count: usize) {
+    state
+        .groups
+        .retain(|group, _| partition_index(group, count) != index);
+    state
+        .offsets
+        .retain(|group, _| partition_index(group, count) != index);
+}
+
+/// Replays one `__consumer_offsets` partition into `state`; returns the records seen.
+fn load_partition(
+    state: &mut State,
+    partition: &Partition,
+    now: Instant,
+    initial_delay: Duration,
+) -> anyhow::Result<usize> {
+    let mut records = 0;
+    for entry in partition.batches()? {
+        for record in partition.decode_batch(&entry)? {
+            let Some(key) = record.key.and_then(GroupKey::decode) else {
+                continue;
+            };
+            apply_record(state, key, record.value, now, initial_delay);
+            records += 1;
+        }
+    }
+    Ok(records)
 }
 
 fn apply_record(

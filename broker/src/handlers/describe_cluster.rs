@@ -1,4 +1,4 @@
-//! DescribeCluster: this node is the whole cluster, as broker and as controller.
+//! DescribeCluster: the brokers, and the metadata leader as the controller.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -8,15 +8,21 @@ use crate::protocol::error_codes as ec;
 
 pub fn handle(ctx: &Ctx, request: DescribeClusterRequest) -> DescribeClusterResponse {
     let image = ctx.metadata.current();
-    let broker = DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(ctx.node_id()))
-        .with_host(str_bytes(&ctx.config.advertised_host))
-        .with_port(ctx.config.advertised_port);
+    let brokers = ctx
+        .brokers(&image)
+        .into_iter()
+        .map(|(id, info)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(id as i32))
+                .with_host(str_bytes(&info.host))
+                .with_port(info.port)
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_error_code(ec::NONE)
         .with_endpoint_type(request.endpoint_type.max(1))
         .with_cluster_id(str_bytes(&image.cluster_id))
-        .with_controller_id(BrokerId(ctx.node_id()))
-        .with_brokers(vec![broker])
+        .with_controller_id(BrokerId(ctx.controller_id()))
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(i32::MIN)
 }

@@ -27,25 +27,34 @@ fn opt_str(s: Option<&str>) -> Option<StrBytes> {
     s.map(str_bytes)
 }
 
-/// The coordinator for a key; transactions are not supported, so transactional ids get
-/// COORDINATOR_NOT_AVAILABLE.
-fn locate(ctx: &Ctx, key: &str, key_type: i8) -> (i16, Option<String>) {
+/// Where a coordinator lives: node id, host and port.
+type Location = (i32, String, i32);
+
+/// The coordinator for a key: the broker leading the group's `__consumer_offsets` partition.
+/// Transactions are not supported, so transactional ids get COORDINATOR_NOT_AVAILABLE.
+fn locate(ctx: &Ctx, key: &str, key_type: i8) -> Result<Location, (i16, Option<String>)> {
     if key_type != KEY_TYPE_GROUP {
-        return (
+        return Err((
             ec::COORDINATOR_NOT_AVAILABLE,
             Some("Transactions are not supported by this broker".into()),
-        );
+        ));
     }
     if key.is_empty() {
-        return (
+        return Err((
             ec::INVALID_REQUEST,
             Some("Group id must not be empty".into()),
-        );
+        ));
     }
-    match ctx.groups.partition_for(key) {
-        Ok(_) => (ec::NONE, None),
-        Err(code) => (code, None),
-    }
+    let node = ctx
+        .groups
+        .coordinator_node(key)
+        .map_err(|code| (code, None))?;
+    let image = ctx.metadata.current();
+    ctx.brokers(&image)
+        .into_iter()
+        .find(|(id, _)| *id == node)
+        .map(|(id, info)| (id as i32, info.host, info.port))
+        .ok_or((ec::COORDINATOR_NOT_AVAILABLE, None))
 }
 
 pub fn find_coordinator(
@@ -53,48 +62,48 @@ pub fn find_coordinator(
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let host = str_bytes(&ctx.config.advertised_host);
-    let port = ctx.config.advertised_port;
-    let node = BrokerId(ctx.node_id());
     if version >= 4 {
         let coordinators = request
             .coordinator_keys
             .iter()
             .map(|key| {
-                let (code, message) = locate(ctx, key.as_str(), request.key_type);
-                let entry = CoordinatorEntry::default()
-                    .with_key(key.clone())
-                    .with_error_code(code);
-                if code == ec::NONE {
-                    entry
-                        .with_node_id(node)
-                        .with_host(host.clone())
-                        .with_port(port)
-                } else {
-                    entry
+                let entry = CoordinatorEntry::default().with_key(key.clone());
+                match locate(ctx, key.as_str(), request.key_type) {
+                    Ok((node, host, port)) => entry
+                        .with_error_code(ec::NONE)
+                        .with_node_id(BrokerId(node))
+                        .with_host(str_bytes(&host))
+                        .with_port(port),
+                    Err((code, message)) => entry
+                        .with_error_code(code)
                         .with_node_id(BrokerId(-1))
                         .with_host(str_bytes(""))
                         .with_port(-1)
-                        .with_error_message(opt_str(message.as_deref()))
+                        .with_error_message(opt_str(message.as_deref())),
                 }
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    let (code, message) = locate(ctx, request.key.as_str(), request.key_type);
+    let (code, message, location) = match locate(ctx, request.key.as_str(), request.key_type) {
+        Ok(location) => (ec::NONE, None, Some(location)),
+        Err((code, message)) => (code, message, None),
+    };
     let response = FindCoordinatorResponse::default().with_error_code(code);
     let response = if version >= 1 {
         response.with_error_message(opt_str(message.as_deref()))
     } else {
         response
     };
-    if code == ec::NONE {
-        response.with_node_id(node).with_host(host).with_port(port)
-    } else {
-        response
+    match location {
+        Some((node, host, port)) => response
+            .with_node_id(BrokerId(node))
+            .with_host(str_bytes(&host))
+            .with_port(port),
+        None => response
             .with_node_id(BrokerId(-1))
             .with_host(str_bytes(""))
-            .with_port(-1)
+            .with_port(-1),
     }
 }
 

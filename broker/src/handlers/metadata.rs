@@ -54,7 +54,15 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: MetadataRequest) -> M
                 continue;
             }
             let partitions = ctx.config.num_partitions;
-            match topics::create_topic(ctx, &name, partitions, Default::default()).await {
+            match topics::create_topic(
+                ctx,
+                &name,
+                partitions,
+                topics::Placement::Factor(-1),
+                Default::default(),
+            )
+            .await
+            {
                 Ok(()) | Err((ec::TOPIC_ALREADY_EXISTS, _)) => {
                     image = ctx.metadata.current();
                     match image.topics.get(&name) {
@@ -71,10 +79,10 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: MetadataRequest) -> M
         }
     }
     let mut response = MetadataResponse::default()
-        .with_brokers(vec![broker(ctx)])
+        .with_brokers(brokers(ctx, &image))
         .with_topics(responses);
     if version >= 1 {
-        response = response.with_controller_id(BrokerId(ctx.node_id()));
+        response = response.with_controller_id(BrokerId(ctx.controller_id()));
     }
     if version >= 2 {
         response = response.with_cluster_id(Some(str_bytes(&cluster_id(&image))));
@@ -86,11 +94,16 @@ pub fn cluster_id(image: &MetadataState) -> String {
     image.cluster_id.clone()
 }
 
-pub fn broker(ctx: &Ctx) -> MetadataResponseBroker {
-    MetadataResponseBroker::default()
-        .with_node_id(BrokerId(ctx.node_id()))
-        .with_host(str_bytes(&ctx.config.advertised_host))
-        .with_port(ctx.config.advertised_port)
+fn brokers(ctx: &Ctx, image: &MetadataState) -> Vec<MetadataResponseBroker> {
+    ctx.brokers(image)
+        .into_iter()
+        .map(|(id, info)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id as i32))
+                .with_host(str_bytes(&info.host))
+                .with_port(info.port)
+        })
+        .collect()
 }
 
 fn error_topic(name: Option<&str>, id: uuid::Uuid, error_code: i16) -> MetadataResponseTopic {
@@ -100,28 +113,76 @@ fn error_topic(name: Option<&str>, id: uuid::Uuid, error_code: i16) -> MetadataR
         .with_topic_id(id)
 }
 
+/// A partition's leader, epoch, replicas and ISR: from this node's replica when it has one
+/// (its Raft state is the freshest), else from what the leader last reported to metadata.
+pub struct PartitionView {
+    pub leader: Option<u64>,
+    pub epoch: i32,
+    pub replicas: Vec<u64>,
+    pub isr: Vec<u64>,
+}
+
+pub fn partition_view(ctx: &Ctx, image: &MetadataState, group: u64) -> PartitionView {
+    let me = ctx.config.node_id;
+    let replicas = image.replicas_of(group, me);
+    let reported = image.assignments.get(&group);
+    let reported_isr = reported.map(|a| a.isr.clone()).unwrap_or_default();
+    match ctx.replicas.get(group) {
+        Some(replica) => {
+            let lag_max = std::time::Duration::from_millis(ctx.config.replica_lag_time_max_ms);
+            let (leader, epoch) = match replica.leader() {
+                Some((leader, epoch)) => (Some(leader), epoch),
+                None => (None, -1),
+            };
+            let isr = if leader == Some(me) {
+                replica.in_sync_replicas(lag_max)
+            } else if !reported_isr.is_empty() {
+                reported_isr
+            } else {
+                leader.into_iter().collect()
+            };
+            PartitionView {
+                leader,
+                epoch,
+                replicas,
+                isr,
+            }
+        }
+        None => PartitionView {
+            leader: reported.and_then(|a| u64::try_from(a.leader).ok()),
+            epoch: reported.map_or(-1, |a| a.leader_epoch),
+            replicas,
+            isr: reported_isr,
+        },
+    }
+}
+
+fn broker_ids(ids: &[u64]) -> Vec<BrokerId> {
+    ids.iter().map(|id| BrokerId(*id as i32)).collect()
+}
+
 fn describe_topic(ctx: &Ctx, version: i16, topic: &TopicMeta) -> MetadataResponseTopic {
+    let image = ctx.metadata.current();
     let epoch = |e: i32| if version >= 7 { e } else { -1 };
-    let node = BrokerId(ctx.node_id());
     let partitions = topic
         .partitions
         .iter()
         .enumerate()
         .map(|(index, group)| {
-            let partition = MetadataResponsePartition::default().with_partition_index(index as i32);
-            match ctx.replicas.get(*group) {
-                Some(replica) if replica.is_leader() => partition
+            let view = partition_view(ctx, &image, *group);
+            let partition = MetadataResponsePartition::default()
+                .with_partition_index(index as i32)
+                .with_replica_nodes(broker_ids(&view.replicas))
+                .with_isr_nodes(broker_ids(&view.isr));
+            match view.leader {
+                Some(leader) => partition
                     .with_error_code(ec::NONE)
-                    .with_leader_id(node)
-                    .with_leader_epoch(epoch(replica.leader_epoch()))
-                    .with_replica_nodes(vec![node])
-                    .with_isr_nodes(vec![node]),
-                _ => partition
+                    .with_leader_id(BrokerId(leader as i32))
+                    .with_leader_epoch(epoch(view.epoch)),
+                None => partition
                     .with_error_code(ec::LEADER_NOT_AVAILABLE)
                     .with_leader_id(BrokerId(-1))
-                    .with_leader_epoch(-1)
-                    .with_replica_nodes(vec![node])
-                    .with_isr_nodes(vec![]),
+                    .with_leader_epoch(-1),
             }
         })
         .collect();

@@ -23,7 +23,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::Message;
 
 use crate::config::Config;
-use crate::metadata::{Metadata, TopicMeta};
+use crate::metadata::{BrokerInfo, Metadata, MetadataState, TopicMeta};
 use crate::partition::Partition;
 use crate::protocol::error_codes as ec;
 use crate::replicas::Replicas;
@@ -288,13 +288,91 @@ impl Ctx {
         self.config.node_id as i32
     }
 
+    /// The broker leading the metadata group (Kafka's active controller), or this node
+    /// while there is none.
+    pub fn controller_id(&self) -> i32 {
+        self.metadata
+            .raft()
+            .metrics()
+            .borrow()
+            .current_leader
+            .map_or(self.node_id(), |id| id as i32)
+    }
+
+    /// The cluster's brokers: those in metadata, or this one alone (a single node whose
+    /// data predates the broker list).
+    pub fn brokers(&self, image: &MetadataState) -> Vec<(u64, BrokerInfo)> {
+        if image.brokers.is_empty() {
+            let me = BrokerInfo {
+                host: self.config.advertised_host.clone(),
+                port: self.config.advertised_port,
+                raft: String::new(),
+            };
+            return vec![(self.config.node_id, me)];
+        }
+        image
+            .brokers
+            .iter()
+            .map(|(id, info)| (*id, info.clone()))
+            .collect()
+    }
+
+    pub fn broker_ids(&self, image: &MetadataState) -> Vec<u64> {
+        self.brokers(image).into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// The replication factor a CreateTopics entry asks for (-1: the default, capped by the
+    /// number of brokers), or INVALID_REPLICATION_FACTOR.
+    pub fn replication_factor(
+        &self,
+        image: &MetadataState,
+        requested: i16,
+    ) -> Result<i16, (i16, String)> {
+        let brokers = self.brokers(image).len() as i16;
+        match requested {
+            -1 => Ok(self
+                .config
+                .default_replication_factor
+                .clamp(1, brokers.max(1))),
+            n if n <= 0 => Err((
+                ec::INVALID_REPLICATION_FACTOR,
+                "Replication factor must be larger than 0.".into(),
+            )),
+            n if n > brokers => Err((
+                ec::INVALID_REPLICATION_FACTOR,
+                format!("Replication factor: {n} larger than available brokers: {brokers}."),
+            )),
+            n => Ok(n),
+        }
+    }
+
+    /// Replicas for `count` new partitions, spread over the brokers.
+    pub fn place(
+        &self,
+        image: &MetadataState,
+        count: i32,
+        factor: i16,
+    ) -> Result<Vec<Vec<u64>>, (i16, String)> {
+        let factor = self.replication_factor(image, factor)?;
+        let existing = image.assignments.len();
+        Ok(crate::metadata::placement::assign(
+            &self.broker_ids(image),
+            count.max(0) as usize,
+            factor as usize,
+            existing,
+        ))
+    }
+
     /// The partition a client addressed, if this node leads it; else the error code to return.
     pub fn leader_partition(&self, topic: &TopicMeta, index: i32) -> Result<Arc<Partition>, i16> {
         let group = usize::try_from(index)
             .ok()
             .and_then(|i| topic.partitions.get(i))
             .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION)?;
-        let partition = self.replicas.get(*group).ok_or(ec::LEADER_NOT_AVAILABLE)?;
+        let partition = self
+            .replicas
+            .get(*group)
+            .ok_or(ec::NOT_LEADER_OR_FOLLOWER)?;
         if !partition.is_leader() {
             return Err(ec::NOT_LEADER_OR_FOLLOWER);
         }

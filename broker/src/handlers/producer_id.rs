@@ -1,12 +1,11 @@
-//! InitProducerId for idempotent producers. Producer ids come from the metadata group, so they
-//! are unique across restarts. Transactions are not supported yet.
+//! InitProducerId for idempotent producers. Producer ids come from the metadata group in
+//! blocks, so they are unique across brokers and restarts. Transactions are not supported yet.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::Ctx;
-use crate::metadata::commands::{MetadataCommand, MetadataResult};
 use crate::protocol::error_codes as ec;
 
 pub async fn handle(ctx: &Arc<Ctx>, request: InitProducerIdRequest) -> InitProducerIdResponse {
@@ -18,16 +17,15 @@ pub async fn handle(ctx: &Arc<Ctx>, request: InitProducerIdRequest) -> InitProdu
     }
     // Without a transactional id Kafka hands out a fresh id with epoch 0, also when the client
     // asks to bump the epoch of its current one.
-    match ctx
-        .metadata
-        .propose_for_client(MetadataCommand::AllocateProducerId)
-        .await
-    {
-        Ok(MetadataResult::ProducerId(id)) => response
+    match ctx.metadata.next_producer_id().await {
+        Ok(id) => response
             .with_error_code(ec::NONE)
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),
-        Ok(_) => response.with_error_code(ec::UNKNOWN_SERVER_ERROR),
-        Err((code, _)) => response.with_error_code(code),
+        Err(error) => {
+            // No metadata quorum: retriable, the client asks again.
+            tracing::warn!(%error, "allocating producer ids");
+            response.with_error_code(ec::COORDINATOR_LOAD_IN_PROGRESS)
+        }
     }
 }

@@ -26,19 +26,34 @@ const PARTITION_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Failure = (i16, String);
 
+/// A new topic's partitions: how many, and where their replicas go.
+pub enum Placement {
+    /// Spread by the broker with this replication factor (-1: the default).
+    Factor(i16),
+    /// The replicas of each partition, as the client gave them.
+    Manual(Vec<Vec<u64>>),
+}
+
 /// Creates a topic and waits until its partitions can take writes.
 pub async fn create_topic(
     ctx: &Ctx,
     name: &str,
     partitions: i32,
+    placement: Placement,
     configs: BTreeMap<String, String>,
 ) -> Result<(), Failure> {
+    let image = ctx.metadata.current();
+    let assignments = match placement {
+        Placement::Manual(assignments) => assignments,
+        Placement::Factor(factor) => ctx.place(&image, partitions, factor)?,
+    };
     let topic_id = *uuid::Uuid::new_v4().as_bytes();
     let command = MetadataCommand::CreateTopic {
         name: name.to_string(),
         topic_id,
         partitions,
         configs,
+        assignments,
     };
     ctx.metadata.propose_for_client(command).await?;
     let image = ctx.metadata.current();
@@ -49,7 +64,7 @@ pub async fn create_topic(
         .unwrap_or_default();
     if !ctx
         .replicas
-        .wait_ready(&groups, PARTITION_READY_TIMEOUT)
+        .wait_ready(&image, &groups, PARTITION_READY_TIMEOUT)
         .await
     {
         tracing::warn!(
@@ -60,12 +75,49 @@ pub async fn create_topic(
     Ok(())
 }
 
-/// Checks a CreateTopics entry; returns the partition count and config overrides.
+/// Checks a client's replica assignment: every partition names known brokers, each once,
+/// all with the same replication factor.
+fn check_assignment<'a>(
+    ctx: &Ctx,
+    image: &MetadataState,
+    assignments: impl Iterator<Item = &'a Vec<kafka_protocol::messages::BrokerId>>,
+) -> Result<Vec<Vec<u64>>, Failure> {
+    let known = ctx.broker_ids(image);
+    let mut plan = Vec::new();
+    for brokers in assignments {
+        let replicas: Vec<u64> = brokers.iter().map(|b| b.0 as u64).collect();
+        let distinct: HashSet<u64> = replicas.iter().copied().collect();
+        if replicas.is_empty()
+            || distinct.len() != replicas.len()
+            || brokers
+                .iter()
+                .any(|b| b.0 < 0 || !known.contains(&(b.0 as u64)))
+        {
+            return Err((
+                ec::INVALID_REPLICA_ASSIGNMENT,
+                "Replica assignment names an unknown or repeated broker.".into(),
+            ));
+        }
+        if plan
+            .first()
+            .is_some_and(|first: &Vec<u64>| first.len() != replicas.len())
+        {
+            return Err((
+                ec::INVALID_REPLICA_ASSIGNMENT,
+                "All partitions should have the same number of replicas.".into(),
+            ));
+        }
+        plan.push(replicas);
+    }
+    Ok(plan)
+}
+
+/// Checks a CreateTopics entry; returns the partition count, placement and config overrides.
 fn validate_creatable(
     ctx: &Ctx,
     image: &MetadataState,
     topic: &CreatableTopic,
-) -> Result<(i32, BTreeMap<String, String>), Failure> {
+) -> Result<(i32, Placement, BTreeMap<String, String>), Failure> {
     let name = topic.name.as_str();
     validate_topic_name(name).map_err(|m| (ec::INVALID_TOPIC_EXCEPTION, m))?;
     if image.topics.contains_key(name) {
@@ -74,26 +126,17 @@ fn validate_creatable(
             format!("Topic '{name}' already exists."),
         ));
     }
-    let partitions = if !topic.assignments.is_empty() {
+    let (partitions, placement) = if !topic.assignments.is_empty() {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
             return Err((
                 ec::INVALID_REQUEST,
                 "Both numPartitions or replicationFactor and replicasAssignments were set.".into(),
             ));
         }
-        for assignment in &topic.assignments {
-            if assignment.broker_ids.iter().any(|b| b.0 != ctx.node_id())
-                || assignment.broker_ids.is_empty()
-            {
-                return Err((
-                    ec::INVALID_REPLICA_ASSIGNMENT,
-                    "Replica assignment names an unknown broker.".into(),
-                ));
-            }
-        }
-        topic.assignments.len() as i32
+        let plan = check_assignment(ctx, image, topic.assignments.iter().map(|a| &a.broker_ids))?;
+        (plan.len() as i32, Placement::Manual(plan))
     } else {
-        match topic.num_partitions {
+        let partitions = match topic.num_partitions {
             -1 => ctx.config.num_partitions,
             n if n <= 0 => {
                 return Err((
@@ -102,23 +145,10 @@ fn validate_creatable(
                 ))
             }
             n => n,
-        }
+        };
+        ctx.replication_factor(image, topic.replication_factor)?;
+        (partitions, Placement::Factor(topic.replication_factor))
     };
-    match topic.replication_factor {
-        -1 | 1 => {}
-        n if n <= 0 => {
-            return Err((
-                ec::INVALID_REPLICATION_FACTOR,
-                "Replication factor must be larger than 0.".into(),
-            ))
-        }
-        n => {
-            return Err((
-                ec::INVALID_REPLICATION_FACTOR,
-                format!("Replication factor: {n} larger than available brokers: 1."),
-            ))
-        }
-    }
     let overrides: BTreeMap<String, String> = topic
         .configs
         .iter()
@@ -129,7 +159,7 @@ fn validate_creatable(
         })
         .collect();
     validate_topic_configs(overrides.iter()).map_err(|m| (ec::INVALID_CONFIG, m))?;
-    Ok((partitions, overrides))
+    Ok((partitions, placement, overrides))
 }
 
 pub async fn create_topics(
@@ -158,16 +188,20 @@ pub async fn create_topics(
             continue;
         }
         let image = ctx.metadata.current();
-        let (partitions, overrides) = match validate_creatable(ctx, &image, topic) {
+        let (partitions, placement, overrides) = match validate_creatable(ctx, &image, topic) {
             Ok(valid) => valid,
             Err((code, message)) => {
                 results.push(failed(result, version, code, message));
                 continue;
             }
         };
+        let factor = match &placement {
+            Placement::Manual(plan) => plan.first().map_or(1, |r| r.len() as i16),
+            Placement::Factor(factor) => ctx.replication_factor(&image, *factor).unwrap_or(1),
+        };
         if !request.validate_only {
             if let Err((code, message)) =
-                create_topic(ctx, &name, partitions, overrides.clone()).await
+                create_topic(ctx, &name, partitions, placement, overrides.clone()).await
             {
                 results.push(failed(result, version, code, message));
                 continue;
@@ -183,7 +217,7 @@ pub async fn create_topics(
         if version >= 5 {
             result = result
                 .with_num_partitions(partitions)
-                .with_replication_factor(1)
+                .with_replication_factor(factor)
                 .with_configs(Some(effective_configs(&image, &overrides)));
         }
         if version >= 7 {
@@ -336,23 +370,17 @@ pub async fn create_partitions(
                         "Assignments do not match the number of new partitions.".into(),
                     ))
                 }
-                Some(assignments)
-                    if assignments
-                        .iter()
-                        .any(|a| a.broker_ids.iter().any(|b| b.0 != ctx.node_id())) =>
-                {
-                    Err((
-                        ec::INVALID_REPLICA_ASSIGNMENT,
-                        "Replica assignment names an unknown broker.".into(),
-                    ))
+                Some(assignments) => {
+                    check_assignment(ctx, &image, assignments.iter().map(|a| &a.broker_ids))
+                        .map(Some)
                 }
-                _ => Ok(()),
+                None => Ok(None),
             },
         };
         let outcome = match check {
             Err(failure) => Err(failure),
-            Ok(()) if request.validate_only => Ok(()),
-            Ok(()) => grow(ctx, &name, topic.count).await,
+            Ok(_) if request.validate_only => Ok(()),
+            Ok(manual) => grow(ctx, &image, &name, topic.count, manual).await,
         };
         results.push(match outcome {
             Ok(()) => result.with_error_code(ec::NONE),
@@ -364,22 +392,40 @@ pub async fn create_partitions(
     CreatePartitionsResponse::default().with_results(results)
 }
 
-async fn grow(ctx: &Ctx, name: &str, count: i32) -> Result<(), Failure> {
+/// Adds partitions; new ones get the replication factor of the topic's first partition.
+async fn grow(
+    ctx: &Ctx,
+    image: &MetadataState,
+    name: &str,
+    count: i32,
+    manual: Option<Vec<Vec<u64>>>,
+) -> Result<(), Failure> {
+    let assignments = match manual {
+        Some(plan) => plan,
+        None => {
+            let topic = image.topics.get(name);
+            let existing = topic.map_or(0, |t| t.partitions.len() as i32);
+            let factor = topic.and_then(|t| t.partitions.first()).map_or(-1, |g| {
+                image.replicas_of(*g, ctx.config.node_id).len() as i16
+            });
+            ctx.place(image, count - existing, factor)?
+        }
+    };
     ctx.metadata
         .propose_for_client(MetadataCommand::CreatePartitions {
             name: name.to_string(),
             count,
+            assignments,
         })
         .await?;
-    let groups = ctx
-        .metadata
-        .current()
+    let image = ctx.metadata.current();
+    let groups = image
         .topics
         .get(name)
         .map(|t| t.partitions.clone())
         .unwrap_or_default();
     ctx.replicas
-        .wait_ready(&groups, PARTITION_READY_TIMEOUT)
+        .wait_ready(&image, &groups, PARTITION_READY_TIMEOUT)
         .await;
     Ok(())
 }

@@ -6,16 +6,24 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::state::BrokerInfo;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum MetadataCommand {
     InitCluster {
         cluster_id: String,
+        /// The brokers named in the configuration of the node that initialised the cluster.
+        #[serde(default)]
+        brokers: BTreeMap<u64, BrokerInfo>,
     },
     CreateTopic {
         name: String,
         topic_id: [u8; 16],
         partitions: i32,
         configs: BTreeMap<String, String>,
+        /// The replicas of each partition, preferred leader first (chosen by the proposer).
+        #[serde(default)]
+        assignments: Vec<Vec<u64>>,
     },
     DeleteTopic {
         name: String,
@@ -23,7 +31,13 @@ pub enum MetadataCommand {
     CreatePartitions {
         name: String,
         count: i32,
+        /// The replicas of each new partition.
+        #[serde(default)]
+        assignments: Vec<Vec<u64>>,
     },
+    /// Partition leaders report who leads, in which epoch, with which in-sync replicas, so
+    /// brokers that do not host a partition can still answer Metadata for it.
+    ReportLeaders(Vec<LeaderReport>),
     /// `None` removes the override and returns the key to its default.
     AlterTopicConfigs {
         name: String,
@@ -35,6 +49,11 @@ pub enum MetadataCommand {
         replace: bool,
     },
     AllocateProducerId,
+    /// A block of `count` producer ids for one broker to hand out without a Raft round trip
+    /// each (and while the metadata quorum is away); answers the first.
+    AllocateProducerIds {
+        count: i64,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -46,4 +65,12 @@ pub enum MetadataResult {
         error_code: i16,
         message: String,
     },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LeaderReport {
+    pub group: u64,
+    pub leader: u64,
+    pub epoch: i32,
+    pub isr: Vec<u64>,
 }

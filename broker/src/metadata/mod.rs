@@ -3,50 +3,86 @@
 
 pub mod commands;
 pub mod configs;
+pub mod placement;
 pub mod state;
 pub mod state_machine;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::error::{ClientWriteError, RaftError};
+
 use tokio::sync::watch;
 
+use crate::cluster::peers::CallError;
+use crate::cluster::wire::{Request, Response};
 use crate::protocol::error_codes as ec;
 use crate::raft::log_store::LogStore;
 use crate::raft::tail::LogTail;
-use crate::raft::{Command, CommandResult, Raft};
+use crate::raft::{Command, CommandResult, Members, Raft, RaftEnv};
 use crate::storage::keys::METADATA_GROUP;
 use crate::storage::Store;
 use commands::{MetadataCommand, MetadataResult};
-pub use state::{MetadataState, TopicMeta};
+pub use state::{Assignment, BrokerInfo, MetadataState, TopicMeta};
+
+/// How long a proposal may wait for a metadata leader (an election takes 1-2 s).
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Producer ids a broker takes from metadata at a time.
+const PRODUCER_ID_BLOCK: i64 = 1000;
 
 #[derive(Clone)]
 pub struct Metadata {
     raft: Raft,
+    env: RaftEnv,
     image: watch::Receiver<Arc<MetadataState>>,
+    /// The rest of this node's current block of producer ids: next, end (exclusive).
+    producer_ids: Arc<std::sync::Mutex<(i64, i64)>>,
 }
 
 impl Metadata {
+    /// Starts this node's member of the metadata group; `voters` are the cluster's brokers.
     pub async fn open(
-        node_id: u64,
-        advertised: String,
+        env: &RaftEnv,
+        voters: Members,
         store: Arc<Store>,
     ) -> anyhow::Result<Metadata> {
         let tail = Arc::new(LogTail::default());
         let log_store = LogStore::new(METADATA_GROUP, store.clone(), tail.clone());
         let (state_machine, image) = state_machine::MetadataStateMachine::open(store, tail)?;
-        let raft = crate::raft::start_group(node_id, advertised, log_store, state_machine).await?;
-        if !crate::raft::wait_leader(&raft, node_id, Duration::from_secs(30)).await {
-            anyhow::bail!("metadata group elected no leader within 30s");
-        }
-        let metadata = Metadata { raft, image };
-        if metadata.current().cluster_id.is_empty() {
-            let cluster_id = new_cluster_id();
-            metadata
-                .propose(MetadataCommand::InitCluster { cluster_id })
+        let (raft, _) =
+            crate::raft::start_group(env, METADATA_GROUP, Some(voters), log_store, state_machine)
                 .await?;
+        Ok(Metadata {
+            raft,
+            env: env.clone(),
+            image,
+            producer_ids: Arc::default(),
+        })
+    }
+
+    /// Waits (bounded) until the metadata group has a leader, anywhere.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> bool {
+        self.raft
+            .wait(Some(timeout))
+            .metrics(|m| m.current_leader.is_some(), "metadata leader")
+            .await
+            .is_ok()
+    }
+
+    /// Makes sure the cluster has its id and broker list (proposed by whichever node gets
+    /// there first; later proposals change nothing).
+    pub async fn init_cluster(&self, brokers: BTreeMap<u64, BrokerInfo>) -> anyhow::Result<()> {
+        if self.current().cluster_id.is_empty() {
+            let cluster_id = new_cluster_id();
+            self.propose(MetadataCommand::InitCluster {
+                cluster_id,
+                brokers,
+            })
+            .await?;
         }
-        Ok(metadata)
+        Ok(())
     }
 
     pub fn current(&self) -> Arc<MetadataState> {
@@ -62,13 +98,103 @@ impl Metadata {
         self.image.clone()
     }
 
-    /// Commits a command and returns its result once it is applied here.
+    /// Commits a command through the metadata leader, wherever it is, and returns its result
+    /// once this node has applied it too (so `current()` shows the change).
     pub async fn propose(&self, command: MetadataCommand) -> anyhow::Result<MetadataResult> {
-        let response = self.raft.client_write(Command::Metadata(command)).await?;
-        match response.data {
-            CommandResult::Metadata(result) => Ok(result),
-            other => anyhow::bail!("metadata command answered {other:?}"),
+        // A leader that lost its quorum would wait forever for the commit.
+        match tokio::time::timeout(PROPOSE_TIMEOUT, self.propose_unbounded(command)).await {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("metadata command not committed within {PROPOSE_TIMEOUT:?}"),
         }
+    }
+
+    async fn propose_unbounded(&self, command: MetadataCommand) -> anyhow::Result<MetadataResult> {
+        let deadline = tokio::time::Instant::now() + PROPOSE_TIMEOUT;
+        loop {
+            let why = match self
+                .raft
+                .client_write(Command::Metadata(command.clone()))
+                .await
+            {
+                Ok(response) => {
+                    return match response.data {
+                        CommandResult::Metadata(result) => Ok(result),
+                        other => anyhow::bail!("metadata command answered {other:?}"),
+                    }
+                }
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                    match forward.leader_node {
+                        Some(leader) => match self.forward(&leader.addr, &command, deadline).await?
+                        {
+                            Some(result) => return Ok(result),
+                            None => format!("leader {} stepped down", leader.addr),
+                        },
+                        None => "no metadata leader".to_string(),
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!("metadata command not committed within {PROPOSE_TIMEOUT:?}: {why}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends `command` to the metadata leader at `addr`. `None`: it was not the leader (nothing
+    /// applied, try again); an error: the outcome is unknown or it failed.
+    async fn forward(
+        &self,
+        addr: &str,
+        command: &MetadataCommand,
+        deadline: tokio::time::Instant,
+    ) -> anyhow::Result<Option<MetadataResult>> {
+        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let request = Request::ProposeMetadata(command.clone());
+        match self.env.peers.get(addr).call(request, timeout).await {
+            Ok(Response::ProposeMetadata(Ok((result, index)))) => {
+                let applied = self
+                    .raft
+                    .wait(Some(timeout))
+                    .applied_index_at_least(Some(index), "forwarded metadata command")
+                    .await;
+                if applied.is_err() {
+                    anyhow::bail!("metadata command committed at {index} but not applied here yet");
+                }
+                Ok(Some(result))
+            }
+            Ok(Response::ProposeMetadata(Err(why))) => anyhow::bail!("metadata leader: {why}"),
+            Ok(Response::NotLeader | Response::UnknownGroup) => Ok(None),
+            Ok(other) => anyhow::bail!("metadata leader answered {other:?}"),
+            Err(CallError::Unreachable(..)) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A producer id never handed out before, from this node's block (a new block is taken
+    /// through Raft when it runs out; the unused rest of a block is lost at restart).
+    pub async fn next_producer_id(&self) -> anyhow::Result<i64> {
+        if let Some(id) = self.take_producer_id() {
+            return Ok(id);
+        }
+        let command = MetadataCommand::AllocateProducerIds {
+            count: PRODUCER_ID_BLOCK,
+        };
+        let MetadataResult::ProducerId(first) = self.propose(command).await? else {
+            anyhow::bail!("producer id allocation answered something else");
+        };
+        let mut block = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        // Another caller may have refilled meanwhile; the newer block wins, ids stay unique.
+        *block = (first + 1, first + PRODUCER_ID_BLOCK);
+        Ok(first)
+    }
+
+    fn take_producer_id(&self) -> Option<i64> {
+        let mut block = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        (block.0 < block.1).then(|| {
+            block.0 += 1;
+            block.0 - 1
+        })
     }
 
     /// Like [`propose`], with failures folded into a Kafka error code and message.
@@ -87,9 +213,7 @@ impl Metadata {
     }
 
     pub async fn shutdown(&self) {
-        if let Err(error) = self.raft.shutdown().await {
-            tracing::warn!(%error, "metadata raft shutdown");
-        }
+        crate::raft::stop_group(&self.env, METADATA_GROUP, &self.raft).await;
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::commands::{MetadataCommand, MetadataResult};
+use super::commands::{LeaderReport, MetadataCommand, MetadataResult};
 use super::configs;
 use crate::protocol::error_codes as ec;
 
@@ -18,6 +18,26 @@ pub struct TopicMeta {
     pub configs: BTreeMap<String, String>,
 }
 
+/// A broker as clients and peers reach it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BrokerInfo {
+    pub host: String,
+    pub port: i32,
+    /// host:port of its internal (Raft) listener.
+    pub raft: String,
+}
+
+/// Where a partition lives and who leads it, as last reported by its leader.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Assignment {
+    /// Preferred leader first.
+    pub replicas: Vec<u64>,
+    /// -1 until a leader reports itself.
+    pub leader: i64,
+    pub leader_epoch: i32,
+    pub isr: Vec<u64>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MetadataState {
     pub cluster_id: String,
@@ -27,6 +47,11 @@ pub struct MetadataState {
     /// sees an old topic's records.
     pub next_group: u64,
     pub next_producer_id: i64,
+    #[serde(default)]
+    pub brokers: BTreeMap<u64, BrokerInfo>,
+    /// Replicas and reported leadership of every partition, by Raft group.
+    #[serde(default)]
+    pub assignments: BTreeMap<u64, Assignment>,
 }
 
 impl Default for MetadataState {
@@ -37,6 +62,8 @@ impl Default for MetadataState {
             broker_configs: BTreeMap::new(),
             next_group: 1,
             next_producer_id: 1000,
+            brokers: BTreeMap::new(),
+            assignments: BTreeMap::new(),
         }
     }
 }
@@ -83,9 +110,13 @@ pub fn validate_topic_configs<'a>(
 impl MetadataState {
     pub fn apply(&mut self, command: &MetadataCommand) -> MetadataResult {
         match command {
-            MetadataCommand::InitCluster { cluster_id } => {
+            MetadataCommand::InitCluster {
+                cluster_id,
+                brokers,
+            } => {
                 if self.cluster_id.is_empty() {
                     self.cluster_id = cluster_id.clone();
+                    self.brokers = brokers.clone();
                 }
                 MetadataResult::Done
             }
@@ -94,16 +125,28 @@ impl MetadataState {
                 topic_id,
                 partitions,
                 configs,
-            } => self.create_topic(name, *topic_id, *partitions, configs),
+                assignments,
+            } => self.create_topic(name, *topic_id, *partitions, configs, assignments),
             MetadataCommand::DeleteTopic { name } => match self.topics.remove(name) {
-                Some(_) => MetadataResult::Done,
+                Some(topic) => {
+                    for group in &topic.partitions {
+                        self.assignments.remove(group);
+                    }
+                    MetadataResult::Done
+                }
                 None => failed(
                     ec::UNKNOWN_TOPIC_OR_PARTITION,
                     "This server does not host this topic-partition.",
                 ),
             },
-            MetadataCommand::CreatePartitions { name, count } => {
-                self.create_partitions(name, *count)
+            MetadataCommand::CreatePartitions {
+                name,
+                count,
+                assignments,
+            } => self.create_partitions(name, *count, assignments),
+            MetadataCommand::ReportLeaders(reports) => {
+                self.report_leaders(reports);
+                MetadataResult::Done
             }
             MetadataCommand::AlterTopicConfigs {
                 name,
@@ -128,6 +171,11 @@ impl MetadataState {
                 self.next_producer_id += 1;
                 MetadataResult::ProducerId(id)
             }
+            MetadataCommand::AllocateProducerIds { count } => {
+                let first = self.next_producer_id;
+                self.next_producer_id += (*count).max(1);
+                MetadataResult::ProducerId(first)
+            }
         }
     }
 
@@ -137,6 +185,7 @@ impl MetadataState {
         topic_id: [u8; 16],
         partitions: i32,
         configs: &BTreeMap<String, String>,
+        assignments: &[Vec<u64>],
     ) -> MetadataResult {
         if let Err(message) = validate_topic_name(name) {
             return failed(ec::INVALID_TOPIC_EXCEPTION, message);
@@ -156,10 +205,11 @@ impl MetadataState {
         if let Err(message) = validate_topic_configs(configs.iter()) {
             return failed(ec::INVALID_CONFIG, message);
         }
-        let groups = (0..partitions as u64)
+        let groups: Vec<u64> = (0..partitions as u64)
             .map(|i| self.next_group + i)
             .collect();
         self.next_group += partitions as u64;
+        self.assign(&groups, assignments);
         let topic = TopicMeta {
             name: name.to_string(),
             id: topic_id,
@@ -170,7 +220,48 @@ impl MetadataState {
         MetadataResult::Done
     }
 
-    fn create_partitions(&mut self, name: &str, count: i32) -> MetadataResult {
+    fn assign(&mut self, groups: &[u64], assignments: &[Vec<u64>]) {
+        for (index, group) in groups.iter().enumerate() {
+            let replicas = assignments.get(index).cloned().unwrap_or_default();
+            let assignment = Assignment {
+                replicas,
+                leader: -1,
+                ..Default::default()
+            };
+            self.assignments.insert(*group, assignment);
+        }
+    }
+
+    /// Keeps the newest report per partition: a report from an older epoch (a deposed
+    /// leader's, delayed) never overwrites a newer one.
+    fn report_leaders(&mut self, reports: &[LeaderReport]) {
+        for report in reports {
+            let Some(assignment) = self.assignments.get_mut(&report.group) else {
+                continue;
+            };
+            if report.epoch >= assignment.leader_epoch {
+                assignment.leader = report.leader as i64;
+                assignment.leader_epoch = report.epoch;
+                assignment.isr = report.isr.clone();
+            }
+        }
+    }
+
+    /// The replicas of a partition; `fallback` for partitions created before assignments
+    /// were recorded (single-node data directories).
+    pub fn replicas_of(&self, group: u64, fallback: u64) -> Vec<u64> {
+        match self.assignments.get(&group) {
+            Some(a) if !a.replicas.is_empty() => a.replicas.clone(),
+            _ => vec![fallback],
+        }
+    }
+
+    fn create_partitions(
+        &mut self,
+        name: &str,
+        count: i32,
+        assignments: &[Vec<u64>],
+    ) -> MetadataResult {
         let Some(topic) = self.topics.get_mut(name) else {
             return failed(
                 ec::UNKNOWN_TOPIC_OR_PARTITION,
@@ -184,10 +275,13 @@ impl MetadataState {
                 format!("Topic currently has {current} partitions, which is higher than the requested {count}."),
             );
         }
+        let mut added = Vec::new();
         for _ in current..count {
             topic.partitions.push(self.next_group);
+            added.push(self.next_group);
             self.next_group += 1;
         }
+        self.assign(&added, assignments);
         MetadataResult::Done
     }
 
@@ -241,6 +335,7 @@ mod tests {
             topic_id: [1; 16],
             partitions,
             configs: BTreeMap::new(),
+            assignments: Vec::new(),
         })
     }
 
@@ -262,7 +357,8 @@ mod tests {
         assert_eq!(
             state.apply(&MetadataCommand::CreatePartitions {
                 name: "a".into(),
-                count: 3
+                count: 3,
+                assignments: Vec::new(),
             }),
             MetadataResult::Done
         );
@@ -270,7 +366,8 @@ mod tests {
         assert!(matches!(
             state.apply(&MetadataCommand::CreatePartitions {
                 name: "a".into(),
-                count: 2
+                count: 2,
+                assignments: Vec::new(),
             }),
             MetadataResult::Failed {
                 error_code: ec::INVALID_PARTITIONS,

@@ -8,8 +8,10 @@ pub mod batch;
 pub mod retention;
 pub mod state_machine;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use openraft::raft::ClientWriteResponse;
@@ -18,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::protocol::error_codes as ec;
 use crate::raft::log_store::LogStore;
 use crate::raft::tail::LogTail;
-use crate::raft::{codec, Command, CommandResult, Raft, TypeConfig};
+use crate::raft::{codec, Command, CommandResult, Members, Raft, RaftEnv, TypeConfig};
 use crate::storage::keys::{self, log_key, offset_key, IndexValue};
 use crate::storage::{StorageError, Store, CF_LOG, CF_OFFSET_INDEX};
 use state_machine::PartitionStateMachine;
@@ -68,8 +70,10 @@ pub struct Partition {
     pub raft: Raft,
     /// Produce and Fetch counters, resolved once here so the hot paths never look them up.
     pub metrics: crate::metrics::PartitionMetrics,
-    node_id: u64,
+    env: RaftEnv,
     store: Arc<Store>,
+    /// When each follower last matched the leader's log end (leader side, for the ISR).
+    caught_up: Mutex<HashMap<u64, Instant>>,
     shared: Arc<PartitionShared>,
     appender: mpsc::UnboundedSender<Submission>,
 }
@@ -78,12 +82,17 @@ pub struct Partition {
 pub type AppendOutcome = Result<i64, i16>;
 
 impl Partition {
+    /// Starts this node's replica. `initial`: the partition's replicas when it was created
+    /// (`None` for a replica added later, which waits for the leader to bring it in).
+    /// `preferred`: this node is the first replica, so it calls an election at once instead of
+    /// waiting for a timeout, which also spreads leaders as placement intended.
     pub async fn start(
         topic: String,
         index: i32,
         group: u64,
-        node_id: u64,
-        advertised: String,
+        env: &RaftEnv,
+        initial: Option<Members>,
+        preferred: bool,
         store: Arc<Store>,
     ) -> anyhow::Result<Arc<Partition>> {
         let tail = Arc::new(LogTail::default());
@@ -91,7 +100,11 @@ impl Partition {
         let log_store = LogStore::new(group, store.clone(), tail.clone());
         let state_machine =
             PartitionStateMachine::open(group, store.clone(), tail, shared.clone())?;
-        let raft = crate::raft::start_group(node_id, advertised, log_store, state_machine).await?;
+        let (raft, initialized) =
+            crate::raft::start_group(env, group, initial, log_store, state_machine).await?;
+        if initialized && preferred {
+            let _ = raft.trigger().elect().await;
+        }
         let (appender, submissions) = mpsc::unbounded_channel();
         tokio::spawn(run_appender(raft.clone(), submissions));
         Ok(Arc::new(Partition {
@@ -100,15 +113,67 @@ impl Partition {
             index,
             group,
             raft,
-            node_id,
+            env: env.clone(),
             store,
             shared,
             appender,
+            caught_up: Mutex::new(HashMap::new()),
         }))
     }
 
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().current_leader == Some(self.node_id)
+        self.raft.metrics().borrow().current_leader == Some(self.env.node_id)
+    }
+
+    /// The leader as this replica knows it, and its epoch (Raft term).
+    pub fn leader(&self) -> Option<(u64, i32)> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics
+            .current_leader
+            .map(|leader| (leader, metrics.current_term as i32))
+    }
+
+    /// On the leader: itself and the followers that matched its log end within `lag_max`
+    /// and answered this node within that time. Elsewhere: empty (ask the leader).
+    pub fn in_sync_replicas(&self, lag_max: Duration) -> Vec<u64> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let Some(replication) = metrics.replication.as_ref() else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        let last = metrics.last_log_index.unwrap_or(0);
+        let membership = metrics.membership_config.membership();
+        let mut caught_up = self.caught_up.lock().unwrap_or_else(|p| p.into_inner());
+        let mut isr = vec![self.env.node_id];
+        for (follower, matched) in replication {
+            if *follower == self.env.node_id {
+                continue;
+            }
+            // A follower seen for the first time gets the benefit of the doubt.
+            let since = caught_up.entry(*follower).or_insert(now);
+            if matched.map_or(0, |m| m.index) >= last {
+                *since = now;
+            }
+            let alive = membership
+                .get_node(follower)
+                .is_some_and(|node| self.env.peers.heard_within(&node.addr, lag_max));
+            if now.duration_since(*since) <= lag_max && alive {
+                isr.push(*follower);
+            }
+        }
+        isr.sort_unstable();
+        isr
+    }
+
+    /// How long ago a quorum last acknowledged this leader (None: not the leader).
+    pub fn since_quorum_ack(&self) -> Option<Duration> {
+        self.raft
+            .metrics()
+            .borrow()
+            .millis_since_quorum_ack
+            .map(Duration::from_millis)
     }
 
     /// The Kafka leader epoch is the Raft term of the current leader.
@@ -319,7 +384,17 @@ impl Partition {
     /// Purges Raft log entries that hold only trimmed records. openraft purges only what a
     /// snapshot covers; a partition snapshot is its small state-machine checkpoint.
     pub async fn purge(&self) {
-        let upto = self.shared.purge_upto.load(Ordering::Acquire);
+        let requested = self.shared.purge_upto.load(Ordering::Acquire);
+        // A leader keeps what a follower still needs: a partition snapshot holds no records,
+        // so a follower must catch up from the log.
+        let upto = match self.raft.metrics().borrow().replication.as_ref() {
+            Some(replication) => replication
+                .iter()
+                .filter(|(id, _)| **id != self.env.node_id)
+                .map(|(_, matched)| matched.map_or(0, |m| m.index))
+                .fold(requested, u64::min),
+            None => requested,
+        };
         if upto == 0 {
             return;
         }
@@ -344,16 +419,16 @@ impl Partition {
             tracing::warn!(topic = %self.topic, partition = self.index, %error, "purging the raft log");
             return;
         }
-        let _ =
-            self.shared
-                .purge_upto
-                .compare_exchange(upto, 0, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.shared.purge_upto.compare_exchange(
+            requested.min(upto),
+            0,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     pub async fn shutdown(&self) {
-        if let Err(error) = self.raft.shutdown().await {
-            tracing::warn!(topic = %self.topic, partition = self.index, %error, "raft shutdown");
-        }
+        crate::raft::stop_group(&self.env, self.group, &self.raft).await;
     }
 }
 

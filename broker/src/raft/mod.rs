@@ -86,36 +86,74 @@ pub fn read_error(what: impl ToString) -> openraft::StorageError<u64> {
     openraft::StorageIOError::<u64>::read(&std::io::Error::other(what.to_string())).into()
 }
 
-/// Creates a group's Raft node and, on first start, makes this node its single voter.
+/// What every Raft group on this node shares: who we are, the connections to peers, and the
+/// table incoming RPCs are routed by.
+#[derive(Clone)]
+pub struct RaftEnv {
+    pub node_id: u64,
+    pub peers: Arc<crate::cluster::peers::Peers>,
+    pub router: Arc<crate::cluster::router::Router>,
+}
+
+impl RaftEnv {
+    pub fn new(node_id: u64) -> RaftEnv {
+        RaftEnv {
+            node_id,
+            peers: Arc::default(),
+            router: Arc::default(),
+        }
+    }
+}
+
+/// The voters of a group, as openraft's membership wants them: node id -> Raft address.
+pub type Members = std::collections::BTreeMap<u64, openraft::BasicNode>;
+
+/// Creates a group's Raft node and registers it for incoming RPCs. A group never started
+/// before is initialised with `initial` as its voters when that names this node (every
+/// initial voter writes the same first entry); otherwise it waits for a leader to add it.
+/// Returns whether this call initialised the group.
 pub async fn start_group<SM>(
-    node_id: u64,
-    advertised: String,
+    env: &RaftEnv,
+    group: u64,
+    initial: Option<Members>,
     log_store: log_store::LogStore,
     state_machine: SM,
-) -> anyhow::Result<Raft>
+) -> anyhow::Result<(Raft, bool)>
 where
     SM: openraft::storage::RaftStateMachine<TypeConfig>,
 {
+    let network = network::Network::new(env.node_id, group, env.peers.clone());
     let raft = Raft::new(
-        node_id,
+        env.node_id,
         raft_config(),
-        network::NoPeers,
+        network,
         log_store,
         state_machine,
     )
     .await?;
-    if !raft.is_initialized().await? {
-        let members =
-            std::collections::BTreeMap::from([(node_id, openraft::BasicNode::new(advertised))]);
-        match raft.initialize(members).await {
-            Ok(()) => {}
-            Err(openraft::error::RaftError::APIError(
-                openraft::error::InitializeError::NotAllowed(_),
-            )) => {}
-            Err(error) => return Err(error.into()),
+    env.router.register(group, raft.clone());
+    let mut initialized = false;
+    let members = initial.filter(|m| m.contains_key(&env.node_id));
+    if let Some(members) = members {
+        if !raft.is_initialized().await? {
+            match raft.initialize(members).await {
+                Ok(()) => initialized = true,
+                Err(openraft::error::RaftError::APIError(
+                    openraft::error::InitializeError::NotAllowed(_),
+                )) => {}
+                Err(error) => return Err(error.into()),
+            }
         }
     }
-    Ok(raft)
+    Ok((raft, initialized))
+}
+
+/// Stops a group's Raft node and its RPC routing.
+pub async fn stop_group(env: &RaftEnv, group: u64, raft: &Raft) {
+    env.router.unregister(group);
+    if let Err(error) = raft.shutdown().await {
+        tracing::warn!(group, %error, "raft shutdown");
+    }
 }
 
 /// Waits until `node_id` leads the group (bounded).

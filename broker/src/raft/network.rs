@@ -1,8 +1,15 @@
-//! Raft transport. On a single node every group has exactly one voter, so there is no peer to
-//! reach: an RPC to any other node reports it unreachable and openraft retries later.
-//! The cluster transport (one connection per node pair, batched messages) replaces this.
+//! Raft transport for every group: an RPC becomes one frame tagged with the group id on the
+//! connection this node keeps to the target (see `cluster::peers`). On a single node no group
+//! has another voter, so nothing is ever sent.
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+// openraft's RPCError is large, and its trait signatures require it.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -11,49 +18,131 @@ use openraft::raft::{
 use openraft::BasicNode;
 
 use super::TypeConfig;
+use crate::cluster::peers::{CallError, PeerClient, Peers};
+use crate::cluster::wire::{Request, Response};
 
-#[derive(Clone, Default)]
-pub struct NoPeers;
-
-pub struct NoPeerClient {
-    target: u64,
+/// Creates the clients one group uses to reach its peers.
+#[derive(Clone)]
+pub struct Network {
+    node_id: u64,
+    group: u64,
+    peers: Arc<Peers>,
 }
 
-impl RaftNetworkFactory<TypeConfig> for NoPeers {
-    type Network = NoPeerClient;
-
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> NoPeerClient {
-        NoPeerClient { target }
+impl Network {
+    pub fn new(node_id: u64, group: u64, peers: Arc<Peers>) -> Network {
+        Network {
+            node_id,
+            group,
+            peers,
+        }
     }
 }
 
-impl NoPeerClient {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {
-        let error = std::io::Error::other(format!("node {} has no Raft transport", self.target));
-        RPCError::Unreachable(Unreachable::new(&error))
+pub struct GroupClient {
+    from: u64,
+    target: u64,
+    group: u64,
+    peer: Arc<PeerClient>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = GroupClient;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> GroupClient {
+        GroupClient {
+            from: self.node_id,
+            target,
+            group: self.group,
+            peer: self.peers.get(&node.addr),
+        }
     }
 }
 
 type Rpc<T, E = RaftError<u64>> = Result<T, RPCError<u64, BasicNode, E>>;
 
-impl RaftNetwork<TypeConfig> for NoPeerClient {
+impl GroupClient {
+    async fn call<E: std::error::Error>(
+        &self,
+        request: Request,
+        option: &RPCOption,
+    ) -> Result<Response, RPCError<u64, BasicNode, E>> {
+        let ttl = option.hard_ttl();
+        match self.peer.call(request, ttl).await {
+            Ok(Response::UnknownGroup) => Err(self.unreachable(format!(
+                "node {} does not run group {} yet",
+                self.target, self.group
+            ))),
+            Ok(Response::Malformed(why)) => Err(RPCError::Network(NetworkError::new(
+                &std::io::Error::other(why),
+            ))),
+            Ok(response) => Ok(response),
+            Err(CallError::Timeout(..)) => Err(RPCError::Timeout(Timeout {
+                action: openraft::network::RPCTypes::AppendEntries,
+                id: self.from,
+                target: self.target,
+                timeout: ttl,
+            })),
+            Err(error) => Err(self.unreachable(error.to_string())),
+        }
+    }
+
+    fn unreachable<E: std::error::Error>(&self, why: String) -> RPCError<u64, BasicNode, E> {
+        RPCError::Unreachable(Unreachable::new(&std::io::Error::other(why)))
+    }
+
+    fn unexpected<E: std::error::Error>(&self, response: Response) -> RPCError<u64, BasicNode, E> {
+        let error = std::io::Error::other(format!("unexpected response {response:?}"));
+        RPCError::Network(NetworkError::new(&error))
+    }
+
+    fn remote<T, E: std::error::Error>(
+        &self,
+        result: Result<T, RaftError<u64, E>>,
+    ) -> Rpc<T, RaftError<u64, E>> {
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for GroupClient {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Rpc<AppendEntriesResponse<u64>> {
-        Err(self.unreachable())
+        let request = Request::AppendEntries {
+            group: self.group,
+            rpc,
+        };
+        match self.call(request, &option).await? {
+            Response::AppendEntries(result) => self.remote(result),
+            other => Err(self.unexpected(other)),
+        }
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Rpc<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>> {
-        Err(self.unreachable())
+        let request = Request::InstallSnapshot {
+            group: self.group,
+            rpc,
+        };
+        match self.call(request, &option).await? {
+            Response::InstallSnapshot(result) => self.remote(result),
+            other => Err(self.unexpected(other)),
+        }
     }
 
-    async fn vote(&mut self, _rpc: VoteRequest<u64>, _option: RPCOption) -> Rpc<VoteResponse<u64>> {
-        Err(self.unreachable())
+    async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> Rpc<VoteResponse<u64>> {
+        let request = Request::Vote {
+            group: self.group,
+            rpc,
+        };
+        match self.call(request, &option).await? {
+            Response::Vote(result) => self.remote(result),
+            other => Err(self.unexpected(other)),
+        }
     }
 }

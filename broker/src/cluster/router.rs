@@ -1,0 +1,73 @@
+//! Finds the local Raft node an incoming RPC is for, and runs it.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use openraft::error::{ClientWriteError, RaftError};
+
+use super::wire::{Request, Response};
+use crate::raft::{Command, CommandResult, Raft};
+use crate::storage::keys::METADATA_GROUP;
+
+/// The Raft groups this node runs, by group id (0 is the metadata group).
+#[derive(Default)]
+pub struct Router {
+    groups: RwLock<HashMap<u64, Raft>>,
+}
+
+impl Router {
+    pub fn register(&self, group: u64, raft: Raft) {
+        self.groups
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(group, raft);
+    }
+
+    pub fn unregister(&self, group: u64) {
+        self.groups
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&group);
+    }
+
+    fn get(&self, group: u64) -> Option<Raft> {
+        self.groups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group)
+            .cloned()
+    }
+
+    pub async fn handle(&self, request: Request) -> Response {
+        match request {
+            Request::AppendEntries { group, rpc } => match self.get(group) {
+                Some(raft) => Response::AppendEntries(raft.append_entries(rpc).await),
+                None => Response::UnknownGroup,
+            },
+            Request::Vote { group, rpc } => match self.get(group) {
+                Some(raft) => Response::Vote(raft.vote(rpc).await),
+                None => Response::UnknownGroup,
+            },
+            Request::InstallSnapshot { group, rpc } => match self.get(group) {
+                Some(raft) => Response::InstallSnapshot(raft.install_snapshot(rpc).await),
+                None => Response::UnknownGroup,
+            },
+            Request::ProposeMetadata(command) => {
+                let Some(raft) = self.get(METADATA_GROUP) else {
+                    return Response::UnknownGroup;
+                };
+                let result = match raft.client_write(Command::Metadata(command)).await {
+                    Ok(written) => match written.data {
+                        CommandResult::Metadata(result) => Ok((result, written.log_id.index)),
+                        other => Err(format!("metadata command answered {other:?}")),
+                    },
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                        return Response::NotLeader
+                    }
+                    Err(error) => Err(error.to_string()),
+                };
+                Response::ProposeMetadata(result)
+            }
+        }
+    }
+}
