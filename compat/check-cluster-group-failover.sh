@@ -46,7 +46,7 @@ touch "$DIR/killed"
 gc_rc=0
 wait "$gc" || gc_rc=$?
 untrack_pid "$gc"
-cat "$WORK/group.out"
+show_output "$WORK/group.out"
 ((gc_rc == 0)) || fail "ClusterGroupCheck failed (exit $gc_rc)"
 sed -n 's/^\(COMMIT_RESUMED_MS=[0-9]*\).*/\1/p' "$WORK/group.out"
 log "restarting node $coord"

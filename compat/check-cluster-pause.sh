@@ -84,7 +84,7 @@ touch "$WORK/stop"
 prod_rc=0
 wait "$prod" || prod_rc=$?
 untrack_pid "$prod"
-cat "$WORK/producer.out"
+show_output "$WORK/producer.out"
 ((prod_rc == 0)) || fail "producer failed (exit $prod_rc)"
 log "$(wc -l <"$ACKS") records acknowledged in all"
 

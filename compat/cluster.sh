@@ -26,6 +26,7 @@
 #   wait_caught_up I TOPIC PART END [SECONDS]   until node I's high watermark of the
 #                    partition is END (its replica has everything up to END applied)
 #   cluster_stop       stop all nodes (cluster_start again gives a fresh cluster)
+#   show_output FILE   a Java program's output without the client's log lines (counted)
 #   cluster_tool ARGS...  java ClusterTool (create/describe/leader/wait-leader/coordinator)
 #   track_pid PID      a client process to kill (before the nodes are stopped) on exit;
 #                      untrack_pid PID once it has been waited for
@@ -103,6 +104,28 @@ _node_wait_port() {
     done
 }
 
+node_ready() {
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:${NODE_MPORT[$1]}/ready" 2>/dev/null)" == 200 ]]
+}
+
+# Until node I answers /ready with 200 (every partition it hosts has a leader) and, with
+# ALL=1, its Metadata lists every node of the cluster.
+_node_wait_ready() {
+    local i=$1 all=${2:-0} deadline=$((SECONDS + CLUSTER_START_TIMEOUT)) brokers=""
+    while :; do
+        if node_ready "$i"; then
+            ((all)) || return 0
+            brokers="$(timeout 10 kcat -b "127.0.0.1:${NODE_PORT[$i]}" -L -m 5 2>/dev/null \
+                | sed -nE 's/^ *([0-9]+) brokers:.*/\1/p' | head -n 1)"
+            [[ "$brokers" == "$CLUSTER_NODES" ]] && return 0
+        fi
+        node_alive "$i" || fail "node $i exited (log ${NODE_LOG[$i]})"
+        ((SECONDS < deadline)) \
+            || fail "node $i not ready (/ready 200 and $CLUSTER_NODES brokers in Metadata) in time: Metadata lists ${brokers:-?} brokers"
+        sleep 0.2
+    done
+}
+
 cluster_start() {
     local n="${1:-$CLUSTER_NODES}" i ports
     CLUSTER_NODES=$n
@@ -128,6 +151,7 @@ cluster_start() {
     fi
     for ((i = 1; i <= n; i++)); do _node_launch "$i"; done
     for ((i = 1; i <= n; i++)); do _node_wait_port "$i"; done
+    for ((i = 1; i <= n; i++)); do _node_wait_ready "$i" 1; done
     log "cluster of $n nodes up: bootstrap $BOOTSTRAP (pids ${NODE_PID[*]}; binary $BROKER_BIN)"
 }
 
@@ -189,6 +213,7 @@ node_restart() {
     node_alive "$i" && node_stop "$i"
     _node_launch "$i"
     _node_wait_port "$i"
+    _node_wait_ready "$i"
     log "node $i restarted (pid ${NODE_PID[$i]}, same ports and data dir)"
 }
 
@@ -284,7 +309,8 @@ wait_caught_up() {
 wait_acks() {
     local file=$1 n=$2 deadline=$((SECONDS + $3)) pid=${4:-} have=0
     while :; do
-        have=$(wc -l <"$file" 2>/dev/null || echo 0)
+        have=0
+        [[ -e "$file" ]] && have=$(wc -l <"$file")
         ((have >= n)) && return 0
         if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
             fail "producer exited with only $have of $n acks in $file"
@@ -330,4 +356,16 @@ cluster_stop() {
     done
     for ((i = 1; i <= CLUSTER_NODES; i++)); do node_stop "$i"; done
     log "cluster stopped"
+}
+
+# show_output FILE: a Java client program's output without the Kafka client's own WARN/INFO
+# log lines (kept in FILE), plus how many there were and the first few.
+show_output() {
+    local n
+    grep -vE '^[0-9:.]+ (WARN|INFO|ERROR) +\[' "$1" | grep -vE '^\s+at |^org\.apache' || true
+    n=$(grep -cE '^[0-9:.]+ (WARN|INFO|ERROR) +\[' "$1" || true)
+    if ((n > 0)); then
+        echo "($n Kafka client log lines in $1; the first 5:)"
+        grep -E '^[0-9:.]+ (WARN|INFO|ERROR) +\[' "$1" | head -n 5 | cut -c1-300
+    fi
 }

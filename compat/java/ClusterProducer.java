@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
@@ -21,7 +22,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * Continuous producer for the cluster fault checks: idempotent, acks=all, retries unbounded,
  * one partition, sequence-numbered values ("seq-N-" padded to SIZE bytes), sent at a fixed rate
  * until COUNT records were sent, SECONDS passed or STOP_FILE exists; then it waits for every
- * outstanding ack (bounded by delivery.timeout.ms).
+ * outstanding record to be acknowledged or failed, at most delivery.timeout.ms + 30 s (records
+ * still open then fail the run: "neither acknowledged nor failed").
  *
  * Every ACKNOWLEDGED record is appended to ACKFILE as "seq partition offset send_ms ack_ms"
  * (wall-clock ms; send_ms = when send() was called). Every failed record goes to ACKFILE.errors
@@ -31,7 +33,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * Usage: ClusterProducer BOOTSTRAP TOPIC PARTITION ACKFILE [key=value ...]
  *   count=1000000  seconds=60  rate=500 (records/s; 0 = as fast as send() goes)  start_seq=0
  *   size=100  linger_ms=1  delivery_timeout_ms=120000  request_timeout_ms=10000
- *   max_block_ms=60000  stop_file=PATH
+ *   max_block_ms=60000  stop_file=PATH  idempotence=true (false: plain acks=all producer, same retries)
  *   errors=none|retriable|any   (default none)
  *       none:      any failed record fails the run (exit 1)
  *       retriable: failures are allowed if they are all RetriableExceptions (exit 1 otherwise)
@@ -53,6 +55,7 @@ public class ClusterProducer {
                 "start_seq", "0", "size", "100", "linger_ms", "1", "delivery_timeout_ms", "120000",
                 "request_timeout_ms", "10000", "errors", "none", "expect_acks", "1"));
         o.put("max_block_ms", "60000");
+        o.put("idempotence", "true");
         for (int i = 4; i < args.length; i++) {
             int eq = args[i].indexOf('=');
             Util.check(eq > 0, "argument %s is not key=value", args[i]);
@@ -72,7 +75,7 @@ public class ClusterProducer {
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.CLIENT_ID_CONFIG, "cluster-producer");
         p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, Boolean.parseBoolean(o.get("idempotence")));
         p.put(ProducerConfig.RETRIES_CONFIG, Integer.MAX_VALUE);
         p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 5);
         p.put(ProducerConfig.LINGER_MS_CONFIG, Integer.parseInt(o.get("linger_ms")));
@@ -100,10 +103,13 @@ public class ClusterProducer {
         long sent = 0;
         long t0 = System.nanoTime();
         long startMs = System.currentTimeMillis();
+        AtomicLong unresolved = new AtomicLong();
+        AtomicBoolean closing = new AtomicBoolean(false);
+        long deliveryTimeoutMs = Long.parseLong(o.get("delivery_timeout_ms"));
         try (BufferedWriter acks = new BufferedWriter(new FileWriter(ackFile.toFile(), true));
-             BufferedWriter errs = new BufferedWriter(new FileWriter(ackFile + ".errors", true));
-             KafkaProducer<String, String> producer =
-                     new KafkaProducer<>(p, new StringSerializer(), new StringSerializer())) {
+             BufferedWriter errs = new BufferedWriter(new FileWriter(ackFile + ".errors", true))) {
+            KafkaProducer<String, String> producer =
+                    new KafkaProducer<>(p, new StringSerializer(), new StringSerializer());
             Util.info("ClusterProducer: %s partition %d, rate %s/s, count %d, %d s, seq from %d, %s", topic,
                     partition, o.get("rate"), count, seconds, startSeq, o);
             long end = t0 + seconds * 1_000_000_000L;
@@ -146,6 +152,9 @@ public class ClusterProducer {
                                 lastOffset.set(md.offset());
                                 acks.write(seq + " " + md.partition() + " " + md.offset() + " " + sendMs + " " + t + "\n");
                                 acks.flush();
+                            } else if (closing.get()) {
+                                // failed by the forced close below: the client never completed it
+                                unresolved.incrementAndGet();
                             } else {
                                 long n = failed.incrementAndGet();
                                 boolean retriable = e instanceof RetriableException;
@@ -177,9 +186,21 @@ public class ClusterProducer {
                             acked.get(), failed.get());
                 }
             }
-            Util.info("sent %d records; waiting for their acks (flush, up to delivery.timeout.ms)", sent);
-            producer.flush();
-            producer.close(Duration.ofSeconds(30));
+            Util.info("sent %d records; waiting until each is acknowledged or failed (at most delivery.timeout.ms + 30 s)", sent);
+            // Like flush(), but bounded: every record must be acknowledged or failed within
+            // delivery.timeout.ms (+30 s slack); what is still open then is forcibly failed.
+            long waitUntil = System.currentTimeMillis() + deliveryTimeoutMs + 30_000;
+            while (acked.get() + failed.get() < sent && System.currentTimeMillis() < waitUntil) {
+                Thread.sleep(20);
+            }
+            long open = sent - acked.get() - failed.get();
+            if (open > 0) {
+                Util.info("ERROR %d records neither acknowledged nor failed %d ms after the last send "
+                        + "(delivery.timeout.ms=%d): the client is stuck (e.g. waiting for InitProducerId); closing it "
+                        + "forcibly", open, deliveryTimeoutMs + 30_000, deliveryTimeoutMs);
+                closing.set(true);
+            }
+            producer.close(Duration.ofSeconds(open > 0 ? 0 : 30));
         }
         String summary = errorClasses.toString(); // the producer is closed: no more callbacks
         Util.info("ClusterProducer: sent=%d acked=%d failed=%d retriable=%d first_ack_ms=%d last_ack_ms=%d "
@@ -188,7 +209,9 @@ public class ClusterProducer {
                 maxAckGapAt.get(), firstErrorMs.get(), lastErrorMs.get(), summary);
         Util.check(orderViolations.get() == 0, "%d acks at an offset not after the previous ack's offset",
                 orderViolations.get());
-        Util.check(acked.get() + failed.get() >= sent, "only %d of %d records completed", acked.get() + failed.get(), sent);
+        Util.check(unresolved.get() == 0 && acked.get() + failed.get() >= sent,
+                "%d of %d records were neither acknowledged nor failed within delivery.timeout.ms + 30 s",
+                sent - acked.get() - failed.get(), sent);
         if (errors.equals("none")) {
             Util.check(failed.get() == 0, "%d records failed (errors=none)", failed.get());
         } else if (errors.equals("retriable")) {

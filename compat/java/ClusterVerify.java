@@ -29,14 +29,33 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  *     records whose send failed may be there or not: their outcome was unknown to the client);
  *   - the log starts at offset 0 and has no gaps in what is read.
  * Prints "ClusterVerify: PASS ..." or exits 1 with the first problems.
- * Env-free knobs: -Dverify.seconds=120 (read deadline).
+ * Knobs: -Dverify.seconds=120 (read deadline); -Dverify.at.least.once=FROM-TO[,FROM-TO...]:
+ * seq ranges written by a non-idempotent producer (idempotence=false), whose UNacknowledged
+ * records may be in the log several times and out of order (acknowledged ones never are).
  */
 public class ClusterVerify {
     public static void main(String[] args) {
         Util.main("ClusterVerify", () -> run(args));
     }
 
+    static final List<long[]> AT_LEAST_ONCE = new ArrayList<>();
+
+    static boolean atLeastOnce(long seq) {
+        for (long[] r : AT_LEAST_ONCE) {
+            if (seq >= r[0] && seq <= r[1]) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     static void run(String[] args) throws Exception {
+        for (String r : System.getProperty("verify.at.least.once", "").split(",")) {
+            if (!r.isBlank()) {
+                String[] ft = r.trim().split("-");
+                AT_LEAST_ONCE.add(new long[] {Long.parseLong(ft[0]), Long.parseLong(ft[1])});
+            }
+        }
         String bootstrap = args[0];
         String topic = args[1];
         int partition = Integer.parseInt(args[2]);
@@ -124,6 +143,16 @@ public class ClusterVerify {
                         Util.check(v.startsWith("seq-"), "bad prefix");
                     } catch (RuntimeException e) {
                         problems.add(String.format("offset %d: value %.40s is not a ClusterProducer record", r.offset(), v));
+                        continue;
+                    }
+                    Long ackedHere = ackedOffset.get(seq);
+                    if (ackedHere == null && atLeastOnce(seq)) {
+                        // a non-idempotent producer's unacknowledged record: retries may have
+                        // written it more than once, and out of order
+                        unacked++;
+                        if (unackedSample.size() < 5) {
+                            unackedSample.put(r.offset(), "seq " + seq);
+                        }
                         continue;
                     }
                     if (seq <= lastSeq) {
