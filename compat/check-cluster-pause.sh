@@ -8,10 +8,14 @@
 #      writes must keep being acknowledged by the leader and the other follower meanwhile
 #      (at least a quarter of the offered rate, measured over the pause minus its first second);
 #      then SIGCONT.
+#      If the leadership moved when the follower came back, that is reported as a warning.
 #   2. leader: the leader is paused; the producer must fail over to a newly elected leader
-#      (PAUSE_FAILOVER_MS=<n>: from the SIGSTOP to the first ack of a record sent after it) and
-#      is acknowledged by it for CLUSTER_PAUSE_SECONDS; then the old leader gets SIGCONT while
-#      the producer goes on (it must step down; nothing it held may be acknowledged twice).
+#      (PAUSE_ELECTION_MS=<n>: from the SIGSTOP until a live node reports itself leader;
+#      PAUSE_FAILOVER_MS=<n>: to the first ack of a record sent after the SIGSTOP, which includes
+#      the producer's request.timeout.ms, CLUSTER_REQUEST_TIMEOUT_MS=5000, since the paused
+#      node's connections stay open) and is acknowledged by it for CLUSTER_PAUSE_SECONDS; then
+#      the old leader gets SIGCONT while the producer goes on (it must step down; nothing it
+#      held may be acknowledged twice).
 #   3. the producer stops; java/ClusterVerify: every acknowledged record exactly once at its
 #      acked offset, seqs ascending. Both resumed nodes must catch up: their high watermark
 #      (per-partition /metrics) reaches the leader's. Then leadership is moved (best effort) to
@@ -24,6 +28,10 @@ source "$COMPAT_DIR/cluster.sh"
 TOPIC="pause-$$"
 RATE="${CLUSTER_RATE:-500}"
 PAUSE="${CLUSTER_PAUSE_SECONDS:-6}"
+# A paused leader keeps its TCP connections open: the producer only gives up on the requests
+# in flight to it after request.timeout.ms (Kafka's default is 30 s) and then looks for the
+# new leader, so this bounds PAUSE_FAILOVER_MS from below.
+REQUEST_TIMEOUT_MS="${CLUSTER_REQUEST_TIMEOUT_MS:-5000}"
 ACKS="$WORK/acked.txt"
 now_ms() { date +%s%3N; }
 # acks_between FILE FROM_MS TO_MS: records acknowledged in [FROM, TO)
@@ -35,7 +43,7 @@ cluster_tool create "$BOOTSTRAP" "$TOPIC" 1 3
 
 log "producing to $TOPIC-0 at $RATE records/s"
 java_run 270 ClusterProducer "$BOOTSTRAP" "$TOPIC" 0 "$ACKS" rate="$RATE" seconds=200 \
-    stop_file="$WORK/stop" delivery_timeout_ms=120000 errors=none >"$WORK/producer.out" 2>&1 &
+    stop_file="$WORK/stop" delivery_timeout_ms=120000 request_timeout_ms="$REQUEST_TIMEOUT_MS" errors=none >"$WORK/producer.out" 2>&1 &
 prod=$!
 track_pid "$prod"
 on_exit '[[ ${rc:-0} == 0 ]] || { echo "----- producer output -----" >&2; tail -n 40 "$WORK/producer.out" >&2; }'
@@ -58,12 +66,18 @@ kill -0 "$prod" 2>/dev/null || fail "producer exited"
 sleep 2
 
 # ---- 2. pause the leader
+prev=$leader
 leader="$(leader_of "$TOPIC" 0)"
+if [[ "$leader" != "$prev" ]]; then
+    warn "pause: the leadership of $TOPIC-0 moved from node $prev to node $leader after the paused follower $f resumed (a rejoining follower forced an election)"
+fi
 log "pausing the leader, node $leader"
 t_pause=$(now_ms)
 node_pause "$leader"
 new="$(leader_of "$TOPIC" 0 30)"
-log "node $new reports itself leader (Raft) $(($(now_ms) - t_pause)) ms after the SIGSTOP"
+election=$(($(now_ms) - t_pause))
+echo "PAUSE_ELECTION_MS=$election"
+log "node $new reports itself leader (Raft) $election ms after the SIGSTOP"
 deadline=$((SECONDS + 60))
 until (($(acks_after "$ACKS" "$t_pause") > 0)); do
     kill -0 "$prod" 2>/dev/null || fail "producer exited before a record sent after the SIGSTOP was acknowledged"
@@ -72,7 +86,7 @@ until (($(acks_after "$ACKS" "$t_pause") > 0)); do
 done
 failover=$(awk -v t="$t_pause" '$4 >= t && (a == "" || $5 < a) { a = $5 } END { print a - t }' "$ACKS")
 echo "PAUSE_FAILOVER_MS=$failover"
-log "first ack of a record sent after the SIGSTOP after $failover ms; producing $PAUSE s against node $new"
+log "first ack of a record sent after the SIGSTOP after $failover ms (the producer's request.timeout.ms is $REQUEST_TIMEOUT_MS); producing $PAUSE s against node $new"
 t1=$(now_ms)
 sleep "$PAUSE"
 during=$(acks_between "$ACKS" "$t1" "$(now_ms)")
@@ -104,4 +118,4 @@ if make_leader "$leader" "$TOPIC" 0 "${CLUSTER_MOVE_ATTEMPTS:-5}"; then
 else
     warn "pause: could not move the leadership to node $leader in ${CLUSTER_MOVE_ATTEMPTS:-5} elections; its catch-up is only checked through /metrics"
 fi
-log "PASS (PAUSE_FAILOVER_MS=$failover)"
+log "PASS (PAUSE_ELECTION_MS=$election PAUSE_FAILOVER_MS=$failover)"
