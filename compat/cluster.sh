@@ -116,7 +116,7 @@ _node_wait_ready() {
         if node_ready "$i"; then
             ((all)) || return 0
             brokers="$(timeout 10 kcat -b "127.0.0.1:${NODE_PORT[$i]}" -L -m 5 2>/dev/null \
-                | sed -nE 's/^ *([0-9]+) brokers:.*/\1/p' | head -n 1)"
+                | sed -nE 's/^ *([0-9]+) brokers:.*/\1/p' | awk 'NR == 1' || true)"
             [[ "$brokers" == "$CLUSTER_NODES" ]] && return 0
         fi
         node_alive "$i" || fail "node $i exited (log ${NODE_LOG[$i]})"
@@ -258,7 +258,8 @@ node_metric() {
     local i=$1 name=$2 topic=$3 part=$4
     curl -s --max-time 2 "http://127.0.0.1:${NODE_MPORT[$i]}/metrics" 2>/dev/null \
         | awk -v n="$name" -v t="topic=\"$topic\"" -v p="partition=\"$part\"" '
-            index($0, n "{") == 1 && index($0, t) && index($0, p) { print $NF; exit }'
+            !done && index($0, n "{") == 1 && index($0, t) && index($0, p) { print $NF; done = 1 }' \
+        || true # (no early exit in awk: curl must not see a closed pipe, which pipefail turns into an error)
 }
 
 # The leader by the nodes' own Raft view (see header). Prints the node id.
@@ -288,7 +289,7 @@ leader_of() {
 meta_leader_of() {
     local topic=$1 part=$2
     timeout 15 kcat -b "$(live_bootstrap)" -L -t "$topic" -m 5 2>/dev/null \
-        | sed -nE "s/^ *partition $part, leader (-?[0-9]+),.*/\1/p" | head -n 1
+        | sed -nE "s/^ *partition $part, leader (-?[0-9]+),.*/\1/p" | awk "NR == 1" || true
 }
 
 # Until node I's high watermark of TOPIC-PART is END (bounded; fails with the values seen).
@@ -366,6 +367,6 @@ show_output() {
     n=$(grep -cE '^[0-9:.]+ (WARN|INFO|ERROR) +\[' "$1" || true)
     if ((n > 0)); then
         echo "($n Kafka client log lines in $1; the first 5:)"
-        grep -E '^[0-9:.]+ (WARN|INFO|ERROR) +\[' "$1" | head -n 5 | cut -c1-300
+        grep -E '^[0-9:.]+ (WARN|INFO|ERROR) +\[' "$1" | head -n 5 | cut -c1-300  || true
     fi
 }
