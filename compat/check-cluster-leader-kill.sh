@@ -92,11 +92,11 @@ t0=$SECONDS
 wait_caught_up "$leader" "$TOPIC" 0 "$end" 60
 log "node $leader caught up to $end in $((SECONDS - t0)) s (applied index $(node_metric "$leader" broker_raft_applied_index "$TOPIC" 0), leader's $(node_metric "$new" broker_raft_applied_index "$TOPIC" 0))"
 
-if make_leader "$leader" "$TOPIC" 0 "${CLUSTER_MOVE_ATTEMPTS:-5}"; then
+if make_leader "$leader" "$TOPIC" 0 "${CLUSTER_MOVE_ATTEMPTS:-6}"; then
     log "reading $TOPIC-0 again with the restarted node $leader as leader"
     java_run 180 ClusterVerify "$(node_bootstrap "$leader")" "$TOPIC" 0 "$ACKS" | tee "$WORK/verify-2.out"
     [[ "$(leader_of "$TOPIC" 0)" == "$leader" ]] || warn "leadership moved away from node $leader during the read"
 else
-    warn "leader-kill: could not move the leadership to the restarted node $leader in ${CLUSTER_MOVE_ATTEMPTS:-5} elections; its catch-up is only checked through /metrics"
+    warn "leader-kill: could not move the leadership to the restarted node $leader in ${CLUSTER_MOVE_ATTEMPTS:-6} elections; its catch-up is only checked through /metrics"
 fi
 log "PASS (ELECTION_MS=$election FAILOVER_MS=$failover)"

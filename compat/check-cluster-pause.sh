@@ -112,10 +112,10 @@ for n in "$f" "$leader"; do
     wait_caught_up "$n" "$TOPIC" 0 "$end" 60
     log "node $n (paused earlier) caught up to the high watermark $end"
 done
-if make_leader "$leader" "$TOPIC" 0 "${CLUSTER_MOVE_ATTEMPTS:-5}"; then
+if make_leader "$leader" "$TOPIC" 0 "${CLUSTER_MOVE_ATTEMPTS:-6}"; then
     log "reading $TOPIC-0 with node $leader (paused as leader earlier) as leader"
     java_run 180 ClusterVerify "$(node_bootstrap "$leader")" "$TOPIC" 0 "$ACKS" | tee "$WORK/verify-2.out"
 else
-    warn "pause: could not move the leadership to node $leader in ${CLUSTER_MOVE_ATTEMPTS:-5} elections; its catch-up is only checked through /metrics"
+    warn "pause: could not move the leadership to node $leader in ${CLUSTER_MOVE_ATTEMPTS:-6} elections; its catch-up is only checked through /metrics"
 fi
 log "PASS (PAUSE_ELECTION_MS=$election PAUSE_FAILOVER_MS=$failover)"
