@@ -234,7 +234,8 @@ _cluster_exit() {
     for ((i = 1; i <= CLUSTER_NODES; i++)); do
         node_alive "$i" || continue
         if ! _node_reap "$i" 15; then
-            echo "node $i did not exit 15s after SIGTERM; SIGKILL" >&2
+            warn "node $i did not exit within 15 s of SIGTERM (all nodes stopped at once); SIGKILL (log ${NODE_LOG[$i]})"
+            KEEP_WORK=1 # keep the evidence
             kill -KILL "${NODE_PID[$i]}" 2>/dev/null
             _node_reap "$i" 15
         fi
