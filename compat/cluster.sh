@@ -32,7 +32,7 @@
 #                      untrack_pid PID once it has been waited for
 #   wait_acks FILE N SECONDS [PID]   until a ClusterProducer ack file has N lines
 #   acks_after FILE MS               acked records whose send began at/after MS (epoch ms)
-#   make_leader I TOPIC PART [N]     best effort: move leadership to node I (pausing leaders)
+#   make_leader I TOPIC PART WRITE   move the leadership to node I (see the function)
 #
 # On exit (EXIT hook): tracked clients are killed, paused nodes get SIGCONT, every node is
 # stopped (SIGTERM, SIGKILL after 15 s); if the check failed, each node's log tail is printed
@@ -235,7 +235,8 @@ _cluster_exit() {
         node_alive "$i" || continue
         if ! _node_reap "$i" 15; then
             warn "node $i did not exit within 15 s of SIGTERM (all nodes stopped at once); SIGKILL (log ${NODE_LOG[$i]})"
-            KEEP_WORK=1 # keep the evidence
+            # shellcheck disable=SC2034  # read by lib.sh's exit trap
+            KEEP_WORK=1
             kill -KILL "${NODE_PID[$i]}" 2>/dev/null
             _node_reap "$i" 15
         fi
@@ -327,25 +328,31 @@ acks_after() {
     awk -v t="$2" '$4 >= t { n++ } END { print n + 0 }' "$1"
 }
 
-# make_leader I TOPIC PART [ATTEMPTS=5]: best effort to move the partition's leadership to node
-# I, by pausing (SIGSTOP) the current leader until another node is elected, then resuming it.
-# Returns 1 if node I is not the leader after ATTEMPTS elections.
+# make_leader I TOPIC PART WRITE_CMD: move the partition's leadership to node I (3 nodes; I a
+# caught-up follower). Just pausing the leader is not enough: openraft 0.9 draws each Raft
+# group's election timeout once, when the node starts, so between two followers the same one
+# keeps winning. Instead: SIGKILL the other follower O, run WRITE_CMD (must get >= 1 record
+# committed to the partition, by the leader and I), pause the leader, restart O. O's log is
+# now behind I's, so I won't vote for O and only I can be elected (O votes for it); then the
+# leader is resumed. (O is killed, not paused: a paused node still finds the leader's
+# AppendEntries in its socket buffer when it resumes, and would catch up at once.)
+# Returns 1 if another node ends up leading.
 make_leader() {
-    local target=$1 topic=$2 part=$3 attempts=${4:-5} cur new a
-    for ((a = 1; a <= attempts; a++)); do
-        cur="$(leader_of "$topic" "$part" 30)"
-        [[ "$cur" == "$target" ]] && { log "node $target leads $topic-$part"; return 0; }
-        log "moving leadership of $topic-$part to node $target: pausing leader $cur (attempt $a/$attempts)"
-        node_pause "$cur"
-        # leader_of only asks the nodes that are up, so this waits for the election
-        new="$(leader_of "$topic" "$part" 30)" || { node_resume "$cur"; fail "no new leader of $topic-$part 30 s after pausing node $cur"; }
-        node_resume "$cur"
-        log "node $new elected leader of $topic-$part"
-        # the resumed node learns the new term; give it a moment before looking again
-        sleep 1
-    done
+    local target=$1 topic=$2 part=$3 write=$4 cur other="" i new
+    ((CLUSTER_NODES == 3)) || fail "make_leader needs 3 nodes"
     cur="$(leader_of "$topic" "$part" 30)"
-    [[ "$cur" == "$target" ]]
+    [[ "$cur" == "$target" ]] && { log "node $target leads $topic-$part"; return 0; }
+    for ((i = 1; i <= CLUSTER_NODES; i++)); do ((i == target || i == cur)) || other=$i; done
+    log "moving the leadership of $topic-$part from node $cur to node $target: SIGKILL node $other, write, pause node $cur, restart node $other"
+    node_kill9 "$other"
+    eval "$write" || fail "make_leader: the write with node $other down failed ($write)"
+    node_pause "$cur"
+    node_restart "$other"
+    new="$(leader_of "$topic" "$part" 30)" || { node_resume "$cur"; fail "no leader of $topic-$part elected"; }
+    node_resume "$cur"
+    log "node $new elected leader of $topic-$part"
+    sleep 1 # the resumed old leader learns the new term
+    [[ "$(leader_of "$topic" "$part" 30)" == "$target" ]]
 }
 
 # Stop every node (SIGCONT first if paused; SIGTERM, SIGKILL after 15 s). Logs stay in $WORK.
