@@ -217,11 +217,21 @@ node_restart() {
     log "node $i restarted (pid ${NODE_PID[$i]}, same ports and data dir)"
 }
 
+# SIGTERM a process and its descendants, children first (a backgrounded `java_run` is a
+# subshell running `timeout`, which runs java), each by PID.
+_kill_tree() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do _kill_tree "$child"; done
+    kill -TERM "$1" 2>/dev/null || true
+}
+
 _cluster_exit() {
     # runs inside lib.sh's _compat_exit, whose local $rc is the check's exit status
     local status="${rc:-0}" i pid pids=()
     for pid in "${CLUSTER_CLIENT_PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+        kill -0 "$pid" 2>/dev/null || continue
+        _kill_tree "$pid"
+        pids+=("$pid")
     done
     for pid in "${pids[@]}"; do
         wait "$pid" 2>/dev/null
