@@ -63,14 +63,16 @@ pub enum CommandResult {
     Ignored,
 }
 
-/// Raft timing for every group. Partitions on one node elect themselves at once; the
-/// heartbeat mostly matters once groups have several voters.
+/// Raft timing for every group. A failover takes about the leader lease (openraft 0.9 makes it
+/// `election_timeout_max`: followers refuse votes that long after the last heartbeat) plus
+/// one election timeout: 1.2-2.4 s here. Shorter timeouts elect spuriously when three nodes
+/// share two loaded cores.
 pub fn raft_config() -> Arc<openraft::Config> {
     let config = openraft::Config {
         cluster_name: "kafka-broker".into(),
-        heartbeat_interval: 250,
-        election_timeout_min: 1000,
-        election_timeout_max: 2000,
+        heartbeat_interval: 150,
+        election_timeout_min: 600,
+        election_timeout_max: 1200,
         snapshot_policy: openraft::SnapshotPolicy::Never,
         max_payload_entries: 1024,
         ..Default::default()
