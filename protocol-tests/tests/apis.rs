@@ -717,3 +717,88 @@ async fn long_poll_waits_for_data() {
         .unwrap()
         .is_empty());
 }
+
+async fn end_offset_for(
+    client: &mut RawClient,
+    version: i16,
+    current: i32,
+    epoch: i32,
+) -> (i16, i32, i64) {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(name("epochs"))
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(current)
+                .with_leader_epoch(epoch)])]);
+    let response = client.request(version, &request).await;
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.leader_epoch, p.end_offset)
+}
+
+async fn leader_epoch_of(client: &mut RawClient, topic: &str) -> i32 {
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(name(topic))),
+    ]));
+    let response = client.request(12, &request).await;
+    response.topics[0].partitions[0].leader_epoch
+}
+
+/// The current epoch ends at the high watermark, also after a restart; older epochs are
+/// covered by the partition's unit tests (a single node keeps its term across restarts).
+#[tokio::test]
+async fn offset_for_leader_epoch_across_a_restart() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "epochs", 1).await;
+    let id = uuid::Uuid::nil();
+    for _ in 0..3 {
+        let batch = record_batch(&[(None, Some(b"v"))], None);
+        let response = client
+            .request(9, &produce_request(9, "epochs", id, 0, batch))
+            .await;
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    }
+    let first = leader_epoch_of(&mut client, "epochs").await;
+    assert!(first >= 1);
+    // The current epoch ends at the high watermark.
+    assert_eq!(
+        end_offset_for(&mut client, 4, first, first).await,
+        (0, first, 3)
+    );
+    assert_eq!(
+        end_offset_for(&mut client, 2, -1, first).await,
+        (0, first, 3)
+    );
+    // Unknown (future) epoch, and fencing by the client's view of the current epoch.
+    assert_eq!(
+        end_offset_for(&mut client, 4, -1, first + 5).await,
+        (0, -1, -1)
+    );
+    assert_eq!(end_offset_for(&mut client, 4, first - 1, first).await.0, 74);
+    assert_eq!(end_offset_for(&mut client, 4, first + 1, first).await.0, 75);
+    drop(client);
+    let (dir, _keep) = broker.stop().await;
+    let broker = TestBroker::start_in(dir).await;
+    let mut client = broker.client().await;
+    let second = leader_epoch_of(&mut client, "epochs").await;
+    assert!(second >= first);
+    let batch = record_batch(&[(None, Some(b"after"))], None);
+    let response = client
+        .request(9, &produce_request(9, "epochs", id, 0, batch))
+        .await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    if second > first {
+        let old = end_offset_for(&mut client, 4, second, first).await;
+        assert_eq!(old, (0, first, 3));
+    }
+    assert_eq!(
+        end_offset_for(&mut client, 4, second, second).await,
+        (0, second, 4)
+    );
+    broker.stop().await;
+}

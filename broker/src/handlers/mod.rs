@@ -8,6 +8,7 @@ pub mod delete_records;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod groups;
+pub mod leader_epoch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
@@ -103,6 +104,11 @@ pub const SUPPORTED: &[ApiSpec] = &[
         DescribeClusterResponse
     ),
     api!(DeleteRecords, DeleteRecordsRequest, DeleteRecordsResponse),
+    api!(
+        OffsetForLeaderEpoch,
+        OffsetForLeaderEpochRequest,
+        OffsetForLeaderEpochResponse
+    ),
     api!(
         FindCoordinator,
         FindCoordinatorRequest,
@@ -208,6 +214,9 @@ pub fn handle(
             ))
         }
         .boxed(),
+        RequestKind::OffsetForLeaderEpoch(req) => ready(ResponseKind::OffsetForLeaderEpoch(
+            leader_epoch::handle(&ctx, req),
+        )),
         RequestKind::DescribeCluster(req) => std::future::ready(Some(
             ResponseKind::DescribeCluster(describe_cluster::handle(&ctx, req)),
         ))

@@ -31,6 +31,8 @@ pub struct PartitionShared {
     log_start_offset: AtomicI64,
     /// Raft log index up to which entries only hold trimmed records (0: nothing to purge).
     purge_upto: AtomicU64,
+    /// Leader epoch (Raft term) -> first offset written in it; changes once per election.
+    epochs: Mutex<std::collections::BTreeMap<u64, i64>>,
 }
 
 impl PartitionShared {
@@ -39,7 +41,12 @@ impl PartitionShared {
             high_watermark: watch::Sender::new(0),
             log_start_offset: AtomicI64::new(0),
             purge_upto: AtomicU64::new(0),
+            epochs: Mutex::default(),
         }
+    }
+
+    pub fn set_epochs(&self, epochs: &std::collections::BTreeMap<u64, i64>) {
+        *self.epochs.lock().unwrap_or_else(|p| p.into_inner()) = epochs.clone();
     }
 
     pub fn set_log_start_offset(&self, offset: i64) {
@@ -165,6 +172,19 @@ impl Partition {
         }
         isr.sort_unstable();
         isr
+    }
+
+    /// Kafka's answer to OffsetForLeaderEpoch: the largest epoch up to `requested` that wrote
+    /// here, and the offset where the next epoch began (the high watermark for the current
+    /// epoch). (-1, -1) for an epoch newer than any known.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        let epochs = self.shared.epochs.lock().unwrap_or_else(|p| p.into_inner());
+        end_offset_for_epoch(
+            &epochs,
+            requested,
+            self.leader_epoch(),
+            self.high_watermark(),
+        )
     }
 
     /// How long ago a quorum last acknowledged this leader (None: not the leader).
@@ -432,6 +452,31 @@ impl Partition {
     }
 }
 
+/// Kafka's `LeaderEpochFileCache.endOffsetFor` over `epochs` (term -> first offset).
+fn end_offset_for_epoch(
+    epochs: &std::collections::BTreeMap<u64, i64>,
+    requested: i32,
+    current: i32,
+    high_watermark: i64,
+) -> (i32, i64) {
+    const UNDEFINED: (i32, i64) = (-1, -1);
+    if requested < 0 {
+        return UNDEFINED;
+    }
+    let latest = epochs.last_key_value().map(|(term, _)| *term as i32);
+    if latest == Some(requested) || requested == current {
+        return (requested, high_watermark);
+    }
+    let requested = requested as u64;
+    let Some((_, next_start)) = epochs.range(requested + 1..).next() else {
+        return UNDEFINED;
+    };
+    match epochs.range(..=requested).next_back() {
+        Some((floor, _)) => (*floor as i32, *next_start),
+        None => (requested as i32, *next_start),
+    }
+}
+
 fn corrupt(what: impl ToString) -> StorageError {
     StorageError::Corrupt {
         cf: CF_LOG,
@@ -447,5 +492,25 @@ async fn run_appender(raft: Raft, mut submissions: mpsc::UnboundedReceiver<Submi
             .await
             .map_err(|fatal| fatal.to_string());
         let _ = reply.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::end_offset_for_epoch;
+
+    #[test]
+    fn epoch_end_offsets_follow_kafka() {
+        // Term 2 wrote offsets 0..10, term 3 nothing, term 5 from 10; term 5 leads, HW 15.
+        let epochs = [(2, 0), (3, 10), (5, 10)].into_iter().collect();
+        assert_eq!(end_offset_for_epoch(&epochs, 5, 5, 15), (5, 15));
+        assert_eq!(end_offset_for_epoch(&epochs, 2, 5, 15), (2, 10));
+        // An epoch that never led here ends where the next one began, as its floor's.
+        assert_eq!(end_offset_for_epoch(&epochs, 4, 5, 15), (3, 10));
+        assert_eq!(end_offset_for_epoch(&epochs, 1, 5, 15), (1, 0));
+        assert_eq!(end_offset_for_epoch(&epochs, 9, 5, 15), (-1, -1));
+        assert_eq!(end_offset_for_epoch(&epochs, -1, 5, 15), (-1, -1));
+        // A leader that has not applied its first entry yet still answers its own epoch.
+        assert_eq!(end_offset_for_epoch(&epochs, 6, 6, 15), (6, 15));
     }
 }

@@ -45,7 +45,14 @@ pub struct Checkpoint {
     /// Bytes of the batches from the log start offset on (retention.bytes).
     #[serde(default)]
     pub size_bytes: u64,
+    /// Kafka's leader epoch cache: the first offset written in each Raft term (the leader
+    /// epoch), for OffsetForLeaderEpoch.
+    #[serde(default)]
+    pub epochs: BTreeMap<u64, i64>,
 }
+
+/// Leader epochs remembered; older ones answer as the oldest kept.
+const EPOCHS_KEPT: usize = 1000;
 
 pub struct PartitionStateMachine {
     group: u64,
@@ -75,6 +82,7 @@ impl PartitionStateMachine {
         };
         shared.set_high_watermark(state.next_offset);
         shared.set_log_start_offset(state.log_start_offset);
+        shared.set_epochs(&state.epochs);
         Ok(PartitionStateMachine {
             group,
             store,
@@ -273,7 +281,21 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
     {
         let mut writes = WriteBatch::default();
         let mut results = Vec::new();
+        let epochs_before = self.state.epochs.len();
         for entry in entries {
+            let term = entry.log_id.leader_id.term;
+            if self
+                .state
+                .epochs
+                .last_key_value()
+                .is_none_or(|(t, _)| *t < term)
+            {
+                // Every replica applies the same entries, so all record the same starts.
+                self.state.epochs.insert(term, self.state.next_offset);
+                if self.state.epochs.len() > EPOCHS_KEPT {
+                    self.state.epochs.pop_first();
+                }
+            }
             let result = match &entry.payload {
                 EntryPayload::Normal(Command::Append(records)) => {
                     self.apply_append(&entry.log_id, records, &mut writes)
@@ -292,6 +314,9 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
             };
             self.state.last_applied = Some(entry.log_id);
             results.push(result);
+        }
+        if self.state.epochs.len() != epochs_before || self.state.epochs.len() == EPOCHS_KEPT {
+            self.shared.set_epochs(&self.state.epochs);
         }
         let Some(last_applied) = self.state.last_applied else {
             return Ok(results);
