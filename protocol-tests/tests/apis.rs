@@ -802,3 +802,31 @@ async fn offset_for_leader_epoch_across_a_restart() {
     );
     broker.stop().await;
 }
+
+/// acks=all needs min.insync.replicas in-sync replicas; acks=1 does not.
+#[tokio::test]
+async fn min_insync_replicas_rejects_acks_all() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name("strict"))
+            .with_num_partitions(1)
+            .with_replication_factor(-1)
+            .with_configs(vec![CreatableTopicConfig::default()
+                .with_name(s("min.insync.replicas"))
+                .with_value(Some(s("2")))])]);
+    let created: CreateTopicsResponse = client.request(7, &request).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    let id = uuid::Uuid::nil();
+    let batch = record_batch(&[(None, Some(b"v"))], None);
+    let response = client
+        .request(9, &produce_request(9, "strict", id, 0, batch.clone()))
+        .await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 19);
+    let one = produce_request(9, "strict", id, 0, batch).with_acks(1);
+    let response = client.request(9, &one).await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    broker.stop().await;
+}

@@ -54,7 +54,9 @@ pub fn submit(
             let future = match (early_error, topic) {
                 (Some(code), _) => ready_error(index, code),
                 (None, None) => ready_error(index, unknown_code),
-                (None, Some(topic)) => submit_partition(ctx, &image, topic, index, data.records),
+                (None, Some(topic)) => {
+                    submit_partition(ctx, &image, topic, index, acks, data.records)
+                }
             };
             partitions.push((index, future));
         }
@@ -115,11 +117,47 @@ fn partition_response(
     }
 }
 
+/// A leader that has not heard from a quorum for this long cannot commit: fail at once with a
+/// retriable error instead of letting the client wait out its request timeout.
+const QUORUM_SILENCE_MAX: Duration = Duration::from_secs(3);
+
+/// NOT_ENOUGH_REPLICAS when acks=all cannot be honoured: fewer in-sync replicas than the
+/// topic's min.insync.replicas, or no quorum behind this leader.
+fn check_replicas(
+    ctx: &Ctx,
+    image: &crate::metadata::MetadataState,
+    topic: &TopicMeta,
+    partition: &crate::partition::Partition,
+    acks: i16,
+) -> Result<(), i16> {
+    if acks == 0 {
+        return Ok(());
+    }
+    if !partition.has_live_quorum(QUORUM_SILENCE_MAX) {
+        return Err(ec::NOT_ENOUGH_REPLICAS);
+    }
+    if acks != -1 {
+        return Ok(());
+    }
+    let min_insync: usize = image
+        .topic_config_value(topic, "min.insync.replicas")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    if min_insync > 1 {
+        let lag_max = Duration::from_millis(ctx.config.replica_lag_time_max_ms);
+        if partition.in_sync_replicas(lag_max).len() < min_insync {
+            return Err(ec::NOT_ENOUGH_REPLICAS);
+        }
+    }
+    Ok(())
+}
+
 fn submit_partition(
     ctx: &Ctx,
     image: &crate::metadata::MetadataState,
     topic: &TopicMeta,
     index: i32,
+    acks: i16,
     records: Option<bytes::Bytes>,
 ) -> PartitionFuture {
     if topic.name == crate::group::store::OFFSETS_TOPIC {
@@ -133,6 +171,9 @@ fn submit_partition(
     let Some(records) = records else {
         return ready_error(index, ec::INVALID_RECORD);
     };
+    if let Err(code) = check_replicas(ctx, image, topic, &partition, acks) {
+        return ready_error(index, code);
+    }
     let batches = match batch::split(&records) {
         Ok(batches) => batches,
         Err(BatchError::Crc | BatchError::Truncated) => {

@@ -187,13 +187,23 @@ impl Partition {
         )
     }
 
-    /// How long ago a quorum last acknowledged this leader (None: not the leader).
-    pub fn since_quorum_ack(&self) -> Option<Duration> {
-        self.raft
-            .metrics()
-            .borrow()
-            .millis_since_quorum_ack
-            .map(Duration::from_millis)
+    /// Whether a majority of the voters (this node included) answered this node within
+    /// `window`: without it nothing can commit.
+    pub fn has_live_quorum(&self, window: Duration) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        let voters: Vec<u64> = membership.voter_ids().collect();
+        let live = voters
+            .iter()
+            .filter(|id| {
+                **id == self.env.node_id
+                    || membership
+                        .get_node(id)
+                        .is_some_and(|node| self.env.peers.heard_within(&node.addr, window))
+            })
+            .count();
+        live * 2 > voters.len()
     }
 
     /// The Kafka leader epoch is the Raft term of the current leader.
