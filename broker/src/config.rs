@@ -141,7 +141,7 @@ pub struct Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9644";
-pub const DEFAULT_LOG_LEVEL: &str = "info,openraft=error";
+pub const DEFAULT_LOG_LEVEL: &str = "info,openraft=off";
 
 impl Config {
     pub fn load(args: Args) -> anyhow::Result<Config> {

@@ -123,6 +123,7 @@ impl Node {
             });
         }
         background.spawn(groups.clone().run());
+        background.spawn(replicas.clone().carry_out_reassignments(metadata.clone()));
         background.spawn(replicas.clone().report_leadership(
             metadata.clone(),
             Duration::from_millis(config.replica_lag_time_max_ms),

@@ -2,7 +2,7 @@
 //! group when it appears, stops it and drops its data when its topic is deleted.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -63,7 +63,7 @@ impl Replicas {
         let mut wanted = HashMap::new();
         for topic in image.topics.values() {
             for (index, group) in topic.partitions.iter().enumerate() {
-                if image.replicas_of(*group, me).contains(&me) {
+                if image.hosted_on(*group, me) {
                     wanted.insert(*group, (topic.name.clone(), index as i32));
                 }
             }
@@ -85,12 +85,14 @@ impl Replicas {
                     (*id, BasicNode::new(addr.unwrap_or_default()))
                 })
                 .collect();
+            // A replica added by a reassignment waits for the leader to bring it in.
+            let initial = replicas.contains(&me).then_some(members);
             let partition = Partition::start(
                 topic,
                 index,
                 group,
                 &self.env,
-                Some(members),
+                initial,
                 replicas.first() == Some(&me),
                 self.store.clone(),
             )
@@ -123,7 +125,7 @@ impl Replicas {
             .topics
             .values()
             .flat_map(|t| t.partitions.iter().copied())
-            .filter(|g| image.replicas_of(*g, me).contains(&me))
+            .filter(|g| image.hosted_on(*g, me))
             .collect();
         let mut orphans = Vec::new();
         let mut iter = self.store.db.raw_iterator_cf(self.store.cf(CF_SM_STATE));
@@ -176,7 +178,7 @@ impl Replicas {
         let local: Vec<u64> = groups
             .iter()
             .copied()
-            .filter(|g| image.replicas_of(*g, me).contains(&me))
+            .filter(|g| image.hosted_on(*g, me))
             .collect();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -230,10 +232,99 @@ impl Replicas {
         }
     }
 
+    /// Carries out reassignments of the partitions led here: adds the new replicas as
+    /// learners, waits until they caught up, makes the target the voters (openraft's joint
+    /// consensus), then records the move in metadata. Replicas left out drop their data when
+    /// they see it.
+    pub async fn carry_out_reassignments(self: Arc<Self>, metadata: Metadata) {
+        let moving: Arc<Mutex<HashSet<u64>>> = Arc::default();
+        loop {
+            tokio::time::sleep(LEADERSHIP_REPORT_INTERVAL).await;
+            let image = metadata.current();
+            for partition in self.all().into_iter().filter(|p| p.is_leader()) {
+                let Some(target) = image
+                    .assignments
+                    .get(&partition.group)
+                    .and_then(|a| a.target.clone())
+                else {
+                    continue;
+                };
+                if !lock(&moving).insert(partition.group) {
+                    continue;
+                }
+                let (metadata, moving) = (metadata.clone(), moving.clone());
+                tokio::spawn(async move {
+                    let group = partition.group;
+                    if let Err(error) = reassign(&partition, &metadata, target).await {
+                        tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "reassignment (will retry)");
+                    }
+                    lock(&moving).remove(&group);
+                });
+            }
+        }
+    }
+
     pub async fn shutdown(&self) {
         let all: Vec<Arc<Partition>> = self.write().drain().map(|(_, p)| p).collect();
         for partition in all {
             partition.shutdown().await;
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How long a new replica may take to copy the log before the move is retried.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(300);
+
+async fn reassign(
+    partition: &Partition,
+    metadata: &Metadata,
+    target: Vec<u64>,
+) -> anyhow::Result<()> {
+    let image = metadata.current();
+    let current = partition
+        .raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .clone();
+    for id in &target {
+        if current.get_node(id).is_some() {
+            continue;
+        }
+        let addr = image
+            .brokers
+            .get(id)
+            .map(|b| b.raft.clone())
+            .ok_or_else(|| anyhow::anyhow!("broker {id} is not in the cluster"))?;
+        tracing::info!(topic = %partition.topic, partition = partition.index, replica = id, "adding replica");
+        tokio::time::timeout(
+            CATCH_UP_TIMEOUT,
+            partition.raft.add_learner(*id, BasicNode::new(addr), true),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("replica {id} did not catch up in {CATCH_UP_TIMEOUT:?}"))??;
+    }
+    let still_wanted = metadata
+        .current()
+        .assignments
+        .get(&partition.group)
+        .is_some_and(|a| a.target.as_ref() == Some(&target));
+    if !still_wanted {
+        return Ok(());
+    }
+    let voters: std::collections::BTreeSet<u64> = target.iter().copied().collect();
+    partition.raft.change_membership(voters, false).await?;
+    metadata
+        .propose(MetadataCommand::CompleteReassignment {
+            group: partition.group,
+            replicas: target,
+        })
+        .await?;
+    tracing::info!(topic = %partition.topic, partition = partition.index, "reassignment done");
+    Ok(())
 }

@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod offsets;
 pub mod produce;
 pub mod producer_id;
+pub mod reassignments;
 pub mod topics;
 
 use std::sync::Arc;
@@ -104,6 +105,16 @@ pub const SUPPORTED: &[ApiSpec] = &[
         DescribeClusterResponse
     ),
     api!(DeleteRecords, DeleteRecordsRequest, DeleteRecordsResponse),
+    api!(
+        AlterPartitionReassignments,
+        AlterPartitionReassignmentsRequest,
+        AlterPartitionReassignmentsResponse
+    ),
+    api!(
+        ListPartitionReassignments,
+        ListPartitionReassignmentsRequest,
+        ListPartitionReassignmentsResponse
+    ),
     api!(
         OffsetForLeaderEpoch,
         OffsetForLeaderEpochRequest,
@@ -214,6 +225,15 @@ pub fn handle(
             ))
         }
         .boxed(),
+        RequestKind::AlterPartitionReassignments(req) => async move {
+            Some(ResponseKind::AlterPartitionReassignments(
+                reassignments::alter(&ctx, version, req).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::ListPartitionReassignments(req) => ready(
+            ResponseKind::ListPartitionReassignments(reassignments::list(&ctx, req)),
+        ),
         RequestKind::OffsetForLeaderEpoch(req) => ready(ResponseKind::OffsetForLeaderEpoch(
             leader_epoch::handle(&ctx, req),
         )),

@@ -38,6 +38,17 @@ pub enum MetadataCommand {
     /// Partition leaders report who leads, in which epoch, with which in-sync replicas, so
     /// brokers that do not host a partition can still answer Metadata for it.
     ReportLeaders(Vec<LeaderReport>),
+    /// Starts moving a partition to `target` replicas (`None`: cancels a move not yet made).
+    /// The partition's leader carries it out through Raft membership changes.
+    Reassign {
+        group: u64,
+        target: Option<Vec<u64>>,
+    },
+    /// The partition's Raft membership now is `replicas`: the move is done.
+    CompleteReassignment {
+        group: u64,
+        replicas: Vec<u64>,
+    },
     /// `None` removes the override and returns the key to its default.
     AlterTopicConfigs {
         name: String,

@@ -36,6 +36,22 @@ pub struct Assignment {
     pub leader: i64,
     pub leader_epoch: i32,
     pub isr: Vec<u64>,
+    /// Replicas a reassignment in progress moves the partition to.
+    #[serde(default)]
+    pub target: Option<Vec<u64>>,
+}
+
+impl Assignment {
+    /// Every broker that holds or is receiving a replica.
+    pub fn hosts(&self) -> Vec<u64> {
+        let mut hosts = self.replicas.clone();
+        for id in self.target.iter().flatten() {
+            if !hosts.contains(id) {
+                hosts.push(*id);
+            }
+        }
+        hosts
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -148,6 +164,27 @@ impl MetadataState {
                 self.report_leaders(reports);
                 MetadataResult::Done
             }
+            MetadataCommand::Reassign { group, target } => {
+                let Some(assignment) = self.assignments.get_mut(group) else {
+                    return failed(ec::UNKNOWN_TOPIC_OR_PARTITION, "Unknown partition.");
+                };
+                if target.is_none() && assignment.target.is_none() {
+                    return failed(
+                        ec::NO_REASSIGNMENT_IN_PROGRESS,
+                        "No reassignment is in progress for this partition.",
+                    );
+                }
+                assignment.target = target.clone();
+                MetadataResult::Done
+            }
+            MetadataCommand::CompleteReassignment { group, replicas } => {
+                if let Some(assignment) = self.assignments.get_mut(group) {
+                    assignment.replicas = replicas.clone();
+                    assignment.target = None;
+                    assignment.isr.retain(|id| replicas.contains(id));
+                }
+                MetadataResult::Done
+            }
             MetadataCommand::AlterTopicConfigs {
                 name,
                 changes,
@@ -253,6 +290,15 @@ impl MetadataState {
         match self.assignments.get(&group) {
             Some(a) if !a.replicas.is_empty() => a.replicas.clone(),
             _ => vec![fallback],
+        }
+    }
+
+    /// Whether `node` holds, or is receiving, a replica of the partition (partitions created
+    /// before assignments were recorded live on the single node that has them).
+    pub fn hosted_on(&self, group: u64, node: u64) -> bool {
+        match self.assignments.get(&group) {
+            Some(a) if !a.replicas.is_empty() => a.hosts().contains(&node),
+            _ => true,
         }
     }
 
