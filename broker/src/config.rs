@@ -46,6 +46,10 @@ pub struct Args {
     /// comma separated. Empty: a single-node cluster of this broker alone.
     #[arg(long, env = "BROKER_PEERS")]
     pub peers: Option<String>,
+    /// Join a running cluster: register with the brokers in --peers instead of founding a
+    /// cluster with them. This node follows metadata without voting on it.
+    #[arg(long, env = "BROKER_JOIN")]
+    pub join: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -85,6 +89,7 @@ struct FileConfig {
     group_initial_rebalance_delay_ms: Option<u64>,
     retention_check_interval_ms: Option<u64>,
     peers: Option<String>,
+    join: Option<bool>,
     default_replication_factor: Option<i16>,
     replica_lag_time_max_ms: Option<u64>,
 }
@@ -131,6 +136,8 @@ pub struct Config {
     pub retention_check_interval_ms: u64,
     /// Every broker of the cluster, this one included; empty on a single node.
     pub peers: Vec<Peer>,
+    /// This node joins a running cluster rather than founding one with `peers`.
+    pub join: bool,
     /// default.replication.factor (and offsets.topic.replication.factor): capped by the
     /// number of brokers.
     pub default_replication_factor: i16,
@@ -218,6 +225,7 @@ impl Config {
             retention_check_interval_ms: file.retention_check_interval_ms.unwrap_or(300_000),
             default_replication_factor: file.default_replication_factor.unwrap_or(3),
             replica_lag_time_max_ms: file.replica_lag_time_max_ms.unwrap_or(10_000),
+            join: args.join || file.join.unwrap_or(false),
             peers,
         })
     }
@@ -247,6 +255,7 @@ impl Config {
             group_initial_rebalance_delay_ms: 0,
             retention_check_interval_ms: 300_000,
             peers: Vec::new(),
+            join: false,
             default_replication_factor: 3,
             replica_lag_time_max_ms: 10_000,
         }

@@ -92,7 +92,14 @@ impl Node {
             .iter()
             .map(|(id, b)| (*id, BasicNode::new(b.raft.clone())))
             .collect();
-        let metadata = Metadata::open(&env, voters, store.clone()).await?;
+        let seeds: Vec<String> = config
+            .peers
+            .iter()
+            .filter(|p| p.id != config.node_id)
+            .map(|p| p.raft.clone())
+            .collect();
+        let founders = (!config.join).then_some(voters);
+        let metadata = Metadata::open(&env, founders, seeds, store.clone()).await?;
         let replicas = Arc::new(Replicas::new(env.clone(), store.clone()));
         let image = metadata.current();
         replicas.remove_orphans(&image).await?;
@@ -124,6 +131,7 @@ impl Node {
         }
         background.spawn(groups.clone().run());
         background.spawn(replicas.clone().carry_out_reassignments(metadata.clone()));
+        background.spawn(metadata.clone().follow_brokers());
         background.spawn(replicas.clone().report_leadership(
             metadata.clone(),
             Duration::from_millis(config.replica_lag_time_max_ms),
@@ -203,6 +211,21 @@ async fn bootstrap(
     metadata: &Metadata,
     brokers: &BTreeMap<u64, BrokerInfo>,
 ) -> anyhow::Result<()> {
+    if config.join {
+        let me = brokers
+            .get(&config.node_id)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("--peers does not list this node"))?;
+        if metadata.current().brokers.get(&config.node_id) != Some(&me) {
+            metadata
+                .propose(MetadataCommand::RegisterBroker {
+                    id: config.node_id,
+                    info: me,
+                })
+                .await?;
+        }
+        return Ok(());
+    }
     metadata.init_cluster(brokers.clone()).await?;
     let image = metadata.current();
     if image.topics.contains_key(OFFSETS_TOPIC) {

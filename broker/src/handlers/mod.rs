@@ -16,6 +16,7 @@ pub mod produce;
 pub mod producer_id;
 pub mod reassignments;
 pub mod topics;
+pub mod unregister_broker;
 
 use std::sync::Arc;
 
@@ -114,6 +115,11 @@ pub const SUPPORTED: &[ApiSpec] = &[
         ListPartitionReassignments,
         ListPartitionReassignmentsRequest,
         ListPartitionReassignmentsResponse
+    ),
+    api!(
+        UnregisterBroker,
+        UnregisterBrokerRequest,
+        UnregisterBrokerResponse
     ),
     api!(
         OffsetForLeaderEpoch,
@@ -234,6 +240,12 @@ pub fn handle(
         RequestKind::ListPartitionReassignments(req) => ready(
             ResponseKind::ListPartitionReassignments(reassignments::list(&ctx, req)),
         ),
+        RequestKind::UnregisterBroker(req) => async move {
+            Some(ResponseKind::UnregisterBroker(
+                unregister_broker::handle(&ctx, req).await,
+            ))
+        }
+        .boxed(),
         RequestKind::OffsetForLeaderEpoch(req) => ready(ResponseKind::OffsetForLeaderEpoch(
             leader_epoch::handle(&ctx, req),
         )),

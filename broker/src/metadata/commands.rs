@@ -44,6 +44,15 @@ pub enum MetadataCommand {
         group: u64,
         target: Option<Vec<u64>>,
     },
+    /// A broker joins (or changes its addresses); it follows metadata as a learner.
+    RegisterBroker {
+        id: u64,
+        info: BrokerInfo,
+    },
+    /// A broker leaves; refused while it holds replicas.
+    UnregisterBroker {
+        id: u64,
+    },
     /// The partition's Raft membership now is `replicas`: the move is done.
     CompleteReassignment {
         group: u64,

@@ -39,26 +39,32 @@ pub struct Metadata {
     image: watch::Receiver<Arc<MetadataState>>,
     /// The rest of this node's current block of producer ids: next, end (exclusive).
     producer_ids: Arc<std::sync::Mutex<(i64, i64)>>,
+    /// Raft addresses of other brokers from configuration, asked when this node knows no
+    /// metadata leader yet (it is joining).
+    seeds: Vec<String>,
 }
 
 impl Metadata {
-    /// Starts this node's member of the metadata group; `voters` are the cluster's brokers.
+    /// Starts this node's member of the metadata group. `voters`: the founding brokers (a
+    /// joining node has none and waits for the leader to add it); `seeds`: where to send
+    /// proposals while no leader is known.
     pub async fn open(
         env: &RaftEnv,
-        voters: Members,
+        voters: Option<Members>,
+        seeds: Vec<String>,
         store: Arc<Store>,
     ) -> anyhow::Result<Metadata> {
         let tail = Arc::new(LogTail::default());
         let log_store = LogStore::new(METADATA_GROUP, store.clone(), tail.clone());
         let (state_machine, image) = state_machine::MetadataStateMachine::open(store, tail)?;
         let (raft, _) =
-            crate::raft::start_group(env, METADATA_GROUP, Some(voters), log_store, state_machine)
-                .await?;
+            crate::raft::start_group(env, METADATA_GROUP, voters, log_store, state_machine).await?;
         Ok(Metadata {
             raft,
             env: env.clone(),
             image,
             producer_ids: Arc::default(),
+            seeds,
         })
     }
 
@@ -129,7 +135,10 @@ impl Metadata {
                             Some(result) => return Ok(result),
                             None => format!("leader {} stepped down", leader.addr),
                         },
-                        None => "no metadata leader".to_string(),
+                        None => match self.forward_to_seeds(&command, deadline).await? {
+                            Some(result) => return Ok(result),
+                            None => "no metadata leader".to_string(),
+                        },
                     }
                 }
                 Err(error) => return Err(error.into()),
@@ -138,6 +147,61 @@ impl Metadata {
                 anyhow::bail!("metadata command not committed within {PROPOSE_TIMEOUT:?}: {why}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Tries the configured brokers in turn; one of them leads the metadata group.
+    async fn forward_to_seeds(
+        &self,
+        command: &MetadataCommand,
+        deadline: tokio::time::Instant,
+    ) -> anyhow::Result<Option<MetadataResult>> {
+        for seed in &self.seeds {
+            if let Some(result) = self.forward(seed, command, deadline).await? {
+                return Ok(Some(result));
+            }
+        }
+        Ok(None)
+    }
+
+    /// On the metadata leader: makes every registered broker a learner of the metadata group
+    /// (so it follows metadata) and drops learners that were unregistered. Voters stay.
+    pub async fn follow_brokers(self) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let membership = {
+                let metrics = self.raft.metrics();
+                let metrics = metrics.borrow();
+                if metrics.current_leader != Some(self.env.node_id) {
+                    continue;
+                }
+                metrics.membership_config.membership().clone()
+            };
+            let image = self.current();
+            for (id, broker) in &image.brokers {
+                if membership.get_node(id).is_none() {
+                    let node = openraft::BasicNode::new(broker.raft.clone());
+                    match self.raft.add_learner(*id, node, false).await {
+                        Ok(_) => tracing::info!(broker = id, "broker joined; following metadata"),
+                        Err(error) => {
+                            tracing::warn!(broker = id, %error, "adding a metadata learner")
+                        }
+                    }
+                }
+            }
+            let voters: Vec<u64> = membership.voter_ids().collect();
+            let gone: std::collections::BTreeSet<u64> = membership
+                .nodes()
+                .map(|(id, _)| *id)
+                .filter(|id| !voters.contains(id) && !image.brokers.contains_key(id))
+                .collect();
+            if !gone.is_empty() {
+                let change = openraft::ChangeMembers::RemoveNodes(gone.clone());
+                match self.raft.change_membership(change, false).await {
+                    Ok(_) => tracing::info!(brokers = ?gone, "brokers left"),
+                    Err(error) => tracing::warn!(%error, "removing metadata learners"),
+                }
+            }
         }
     }
 

@@ -177,6 +177,31 @@ impl MetadataState {
                 assignment.target = target.clone();
                 MetadataResult::Done
             }
+            MetadataCommand::RegisterBroker { id, info } => {
+                self.brokers.insert(*id, info.clone());
+                MetadataResult::Done
+            }
+            MetadataCommand::UnregisterBroker { id } => {
+                if !self.brokers.contains_key(id) {
+                    return failed(
+                        ec::BROKER_ID_NOT_REGISTERED,
+                        format!("Broker {id} is not registered."),
+                    );
+                }
+                let holds = self
+                    .assignments
+                    .values()
+                    .filter(|a| a.hosts().contains(id))
+                    .count();
+                if holds > 0 {
+                    return failed(
+                        ec::INVALID_REQUEST,
+                        format!("Broker {id} still holds {holds} partition replicas; reassign them first."),
+                    );
+                }
+                self.brokers.remove(id);
+                MetadataResult::Done
+            }
             MetadataCommand::CompleteReassignment { group, replicas } => {
                 if let Some(assignment) = self.assignments.get_mut(group) {
                     assignment.replicas = replicas.clone();
