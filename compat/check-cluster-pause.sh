@@ -13,7 +13,8 @@
 #      (PAUSE_ELECTION_MS=<n>: from the SIGSTOP until a live node reports itself leader;
 #      PAUSE_FAILOVER_MS=<n>: to the first ack of a record sent after the SIGSTOP, which includes
 #      the producer's request.timeout.ms, CLUSTER_REQUEST_TIMEOUT_MS=5000, since the paused
-#      node's connections stay open) and is acknowledged by it for CLUSTER_PAUSE_SECONDS; then
+#      node's connections stay open; more than request.timeout.ms + 10 s fails the check) and is
+#      acknowledged by it for CLUSTER_PAUSE_SECONDS; then
 #      the old leader gets SIGCONT while the producer goes on (it must step down; nothing it
 #      held may be acknowledged twice).
 #   3. the producer stops; java/ClusterVerify: every acknowledged record exactly once at its
@@ -60,8 +61,8 @@ wait_acks "$ACKS" 1000 60 "$prod"
 leader="$(leader_of "$TOPIC" 0)"
 for ((f = 1; f <= CLUSTER_NODES; f++)); do ((f != leader)) && break; done
 log "leader of $TOPIC-0 is node $leader; pausing follower $f for $PAUSE s"
-t_pause=$(now_ms)
 node_pause "$f"
+t_pause=$NODE_SIGNAL_MS
 sleep "$PAUSE"
 t_end=$(now_ms)
 during=$(acks_between "$ACKS" $((t_pause + 1000)) "$t_end")
@@ -79,8 +80,8 @@ if [[ "$leader" != "$prev" ]]; then
     warn "pause: the leadership of $TOPIC-0 moved from node $prev to node $leader after the paused follower $f resumed (a rejoining follower forced an election)"
 fi
 log "pausing the leader, node $leader"
-t_pause=$(now_ms)
 node_pause "$leader"
+t_pause=$NODE_SIGNAL_MS # right after the SIGSTOP: a record sent before it may still be acked by this node
 new="$(leader_of "$TOPIC" 0 30)"
 election=$(($(now_ms) - t_pause))
 echo "PAUSE_ELECTION_MS=$election"
@@ -93,6 +94,8 @@ until (($(acks_after "$ACKS" "$t_pause") > 0)); do
 done
 failover=$(awk -v t="$t_pause" '$4 >= t && (a == "" || $5 < a) { a = $5 } END { print a - t }' "$ACKS")
 echo "PAUSE_FAILOVER_MS=$failover"
+((failover <= REQUEST_TIMEOUT_MS + 10000)) \
+    || fail "PAUSE_FAILOVER_MS=$failover: more than request.timeout.ms ($REQUEST_TIMEOUT_MS) + 10 s without an ack of a record sent after the SIGSTOP (PAUSE_ELECTION_MS=$election)"
 log "first ack of a record sent after the SIGSTOP after $failover ms (the producer's request.timeout.ms is $REQUEST_TIMEOUT_MS); producing $PAUSE s against node $new"
 t1=$(now_ms)
 sleep "$PAUSE"

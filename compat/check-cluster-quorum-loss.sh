@@ -9,8 +9,10 @@
 #      (TimeoutException, NotLeaderOrFollowerException, NotEnoughReplicasException, ...).
 #      This producer is not idempotent: the Java idempotent producer never expires records
 #      while it has no producer id (it only retries InitProducerId then). Instead, InitProducerId
-#      itself is probed on the live node (compat/kprobe.py): it must be answered within 10 s,
-#      with a producer id or an error code (checked at the end, so the other steps still run).
+#      itself is probed on the live node (compat/kprobe.py, while that producer runs): it must
+#      be answered within 15 s (the broker gives up committing a new producer id block after
+#      10 s), with a producer id or an error code, and a Metadata request pipelined behind it
+#      right after (checked at the end, so the other steps still run). INITPID_MS= lines.
 #   3. the two are restarted: every record acknowledged before is still there exactly once at
 #      its offset (java/ClusterVerify; records of step 2 may or may not be there, even more than
 #      once: their outcome was unknown to a non-idempotent producer), and 2000 new records are
@@ -55,22 +57,46 @@ produce_no_quorum() {
     AT_LEAST_ONCE+="${AT_LEAST_ONCE:+,}$2-$(($2 + 99999))"
 }
 
-# probe_init_pid STEP: an idempotent producer's InitProducerId must be answered (a producer id
-# or an error code) by each live node within 10 s, also without a quorum (kprobe.py: raw
-# protocol, with a Metadata request queued behind it on the same connection).
+# probe_init_pid_start STEP / probe_init_pid_wait STEP: an idempotent producer's InitProducerId
+# must be answered (a producer id or an error code) by each live node within INITPID_LIMIT
+# seconds, also without a quorum (kprobe.py: raw protocol, with a Metadata request queued
+# behind it on the same connection, which must be answered right after it). The broker bounds
+# the commit of a new producer id block to 10 s and then answers COORDINATOR_LOAD_IN_PROGRESS,
+# so 15 s leaves 5 s of slack and stays well under the Java client's request.timeout.ms (30 s).
+# Runs in the background, alongside produce_no_quorum.
+INITPID_LIMIT=15
 INITPID_PROBLEMS=""
-probe_init_pid() {
-    local i out
+probe_init_pid_start() {
+    local i
     for ((i = 1; i <= CLUSTER_NODES; i++)); do
         [[ "${NODE_STATE[$i]}" == up ]] || continue
-        if out="$("$PYTHON" "$COMPAT_DIR/kprobe.py" init-producer-id "$(node_bootstrap "$i")" 10 2>&1)"; then
-            log "step $1, node $i: $(echo "$out" | paste -sd ' ')"
-        else
-            log "step $1, node $i: $(echo "$out" | paste -sd ' ')"
-            INITPID_PROBLEMS+="step $1 (node $i alone): $(echo "$out" | head -n 1); "
-        fi
+        {
+            local prc=0
+            "$PYTHON" "$COMPAT_DIR/kprobe.py" init-producer-id "$(node_bootstrap "$i")" "$INITPID_LIMIT" \
+                >"$WORK/initpid-$1-$i.out" 2>&1 || prc=$?
+            echo "$prc" >"$WORK/initpid-$1-$i.rc"
+        } &
+        track_pid $!
+        INITPID_PIDS+=("$!")
     done
 }
+probe_init_pid_wait() {
+    local i pid out
+    for pid in "${INITPID_PIDS[@]}"; do
+        wait "$pid" || true
+        untrack_pid "$pid"
+    done
+    INITPID_PIDS=()
+    for ((i = 1; i <= CLUSTER_NODES; i++)); do
+        [[ -e "$WORK/initpid-$1-$i.rc" ]] || continue
+        out="$(paste -sd ' ' "$WORK/initpid-$1-$i.out")"
+        log "step $1, node $i: $out"
+        echo "INITPID_MS step=$1 node=$i $(sed -nE 's/^InitProducerId answered in ([0-9]+) ms.*error_code=(-?[0-9]+).*/\1 error_code=\2/p' "$WORK/initpid-$1-$i.out")"
+        [[ "$(cat "$WORK/initpid-$1-$i.rc")" == 0 ]] \
+            || INITPID_PROBLEMS+="step $1 (node $i alone): $(head -n 1 "$WORK/initpid-$1-$i.out"); "
+    done
+}
+INITPID_PIDS=()
 
 AT_LEAST_ONCE=""
 verify_all() {
@@ -88,8 +114,9 @@ followers=()
 for ((i = 1; i <= CLUSTER_NODES; i++)); do ((i == leader)) || followers+=("$i"); done
 log "step 2: leader is node $leader; SIGKILL followers ${followers[*]}"
 for i in "${followers[@]}"; do node_kill9 "$i"; done
+probe_init_pid_start 2
 produce_no_quorum 2 100000
-probe_init_pid 2
+probe_init_pid_wait 2
 
 log "step 3: restarting nodes ${followers[*]}"
 for i in "${followers[@]}"; do node_restart "$i"; done
@@ -103,8 +130,9 @@ for ((i = 1; i <= CLUSTER_NODES; i++)); do ((i == leader)) || { other=$i; break;
 log "step 4: SIGKILL the leader $leader and follower $other"
 node_kill9 "$leader"
 node_kill9 "$other"
+probe_init_pid_start 4
 produce_no_quorum 4 300000
-probe_init_pid 4
+probe_init_pid_wait 4
 
 log "step 5: restarting nodes $leader and $other"
 node_restart "$leader"
@@ -113,5 +141,5 @@ leader_of "$TOPIC" 0 60 >/dev/null
 verify_all
 produce_ok 5 2000 400000
 verify_all
-[[ -z "$INITPID_PROBLEMS" ]] || fail "InitProducerId not answered without a quorum: $INITPID_PROBLEMS(a Kafka broker answers it from a pre-allocated producer id block, or with a retriable error such as COORDINATOR_LOAD_IN_PROGRESS; the Java idempotent producer waits on it and, since a connection's responses come in order, so does everything queued behind it, Metadata included)"
+[[ -z "$INITPID_PROBLEMS" ]] || fail "InitProducerId (or the Metadata request behind it) not answered in time without a quorum: $INITPID_PROBLEMS(a Kafka broker answers it from a pre-allocated producer id block, or with a retriable error such as COORDINATOR_LOAD_IN_PROGRESS; the Java idempotent producer waits on it and, since a connection's responses come in order, so does everything queued behind it, Metadata included)"
 log "PASS"

@@ -12,6 +12,8 @@
 # Node control, all by the PIDs this script started:
 #   node_kill9 I       SIGKILL and reap
 #   node_pause I       SIGSTOP          node_resume I   SIGCONT
+#                      (both set NODE_SIGNAL_MS: epoch ms taken right after the signal was sent,
+#                      so a record whose send began at or after it cannot have reached the node)
 #   node_stop I        SIGTERM, SIGKILL after 15 s
 #   node_restart I     (stops it if running) starts it again on the same ports and data dir
 #   node_bootstrap I   127.0.0.1:PORT of node I
@@ -46,6 +48,8 @@ CLUSTER_START_TIMEOUT="${CLUSTER_START_TIMEOUT:-60}"
 declare -a NODE_PID NODE_PORT NODE_RAFT NODE_MPORT NODE_DATA NODE_LOG NODE_STATE
 CLUSTER_CLIENT_PIDS=()
 CLUSTER_STARTED=0
+# shellcheck disable=SC2034  # read by the checks (see node_kill9 / node_pause)
+NODE_SIGNAL_MS=0
 
 # N distinct free loopback ports (all held open at once while choosing, so no duplicates).
 free_ports() {
@@ -173,6 +177,8 @@ node_kill9() {
     local i=$1
     node_alive "$i" || fail "node_kill9 $i: node is not running"
     kill -KILL "${NODE_PID[$i]}"
+    # shellcheck disable=SC2034  # read by the checks
+    NODE_SIGNAL_MS=$(date +%s%3N)
     echo "==== SIGKILL $(date +%T.%3N)" >>"${NODE_LOG[$i]}"
     _node_reap "$i" 15 || fail "node $i (pid ${NODE_PID[$i]}) survived SIGKILL?"
     log "node $i SIGKILLed"
@@ -182,6 +188,8 @@ node_pause() {
     local i=$1
     node_alive "$i" || fail "node_pause $i: node is not running"
     kill -STOP "${NODE_PID[$i]}"
+    # shellcheck disable=SC2034  # read by the checks
+    NODE_SIGNAL_MS=$(date +%s%3N)
     NODE_STATE[i]=paused
     echo "==== SIGSTOP $(date +%T.%3N)" >>"${NODE_LOG[$i]}"
     log "node $i paused (SIGSTOP)"

@@ -119,6 +119,9 @@ public class GroupCheck {
     static final class Ledger {
         final String group;
         final long[] committed = new long[PARTITIONS]; // highest offset committed so far (0 = none)
+        // highest offset any commitSync asked for, acknowledged or not (a commit may be applied by
+        // the coordinator before its response reaches the member, or when the response is lost)
+        final long[] requested = new long[PARTITIONS];
         final Map<Long, Integer> deliveries = new HashMap<>();
         final List<String> violations = new ArrayList<>();
         long uncommittedRedeliveries = 0;
@@ -152,6 +155,14 @@ public class GroupCheck {
 
         synchronized long committedOf(int p) {
             return committed[p];
+        }
+
+        synchronized void requested(int p, long next) {
+            requested[p] = Math.max(requested[p], next);
+        }
+
+        synchronized long requestedOf(int p) {
+            return requested[p];
         }
 
         synchronized boolean allCommitted(long[] end) {
@@ -383,6 +394,9 @@ public class GroupCheck {
                 return;
             }
             commit = new HashMap<>(uncommitted);
+            for (Map.Entry<TopicPartition, OffsetAndMetadata> e : commit.entrySet()) {
+                ledger.requested(e.getKey().partition(), e.getValue().offset());
+            }
             try {
                 consumer.commitSync(commit, Duration.ofSeconds(30));
                 for (Map.Entry<TopicPartition, OffsetAndMetadata> e : commit.entrySet()) {
