@@ -211,6 +211,18 @@ async fn bootstrap(
     metadata: &Metadata,
     brokers: &BTreeMap<u64, BrokerInfo>,
 ) -> anyhow::Result<()> {
+    let result = register_or_init(config, metadata, brokers).await;
+    if result.is_ok() {
+        metadata.prefetch_producer_ids().await?;
+    }
+    result
+}
+
+async fn register_or_init(
+    config: &Config,
+    metadata: &Metadata,
+    brokers: &BTreeMap<u64, BrokerInfo>,
+) -> anyhow::Result<()> {
     if config.join {
         let me = brokers
             .get(&config.node_id)

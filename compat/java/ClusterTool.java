@@ -28,6 +28,8 @@ import org.apache.kafka.common.TopicPartitionInfo;
  *       waits until the partition's ISR has SIZE members; prints the ISR
  *   ClusterTool coordinator BOOTSTRAP GROUP
  *       prints the node id of the group's coordinator (describeConsumerGroups)
+ *   ClusterTool unregister BOOTSTRAP BROKER_ID
+ *       Admin.unregisterBroker; fails on any error
  *
  * Diagnostics go to stderr; the one result goes to stdout, so the shell can capture it.
  */
@@ -59,6 +61,10 @@ public class ClusterTool {
                     break;
                 case "coordinator":
                     System.out.println(coordinator(admin, args[2]));
+                    break;
+                case "unregister":
+                    admin.unregisterBroker(Integer.parseInt(args[2])).all().get(60, TimeUnit.SECONDS);
+                    System.out.println("unregistered " + args[2]);
                     break;
                 default:
                     throw new IllegalArgumentException("unknown command " + args[0]);

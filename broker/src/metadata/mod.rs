@@ -253,6 +253,27 @@ impl Metadata {
         Ok(first)
     }
 
+    /// Takes a block of producer ids now, so InitProducerId is answered at once later, also
+    /// while the metadata quorum is away.
+    pub async fn prefetch_producer_ids(&self) -> anyhow::Result<()> {
+        if self
+            .producer_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            > 0
+        {
+            return Ok(());
+        }
+        let first = self.next_producer_id().await?;
+        let mut block = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        // Hand the id just taken out again: it was never given to a client.
+        if block.0 == first + 1 {
+            block.0 = first;
+        }
+        Ok(())
+    }
+
     fn take_producer_id(&self) -> Option<i64> {
         let mut block = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
         (block.0 < block.1).then(|| {

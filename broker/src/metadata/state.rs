@@ -448,6 +448,64 @@ mod tests {
     }
 
     #[test]
+    fn brokers_leave_only_without_replicas() {
+        let mut state = MetadataState::default();
+        let info = BrokerInfo::default();
+        for id in [1, 2] {
+            let command = MetadataCommand::RegisterBroker {
+                id,
+                info: info.clone(),
+            };
+            assert_eq!(state.apply(&command), MetadataResult::Done);
+        }
+        state.apply(&MetadataCommand::CreateTopic {
+            name: "t".into(),
+            topic_id: [1; 16],
+            partitions: 1,
+            configs: BTreeMap::new(),
+            assignments: vec![vec![2]],
+        });
+        let leave = MetadataCommand::UnregisterBroker { id: 2 };
+        assert!(matches!(
+            state.apply(&leave),
+            MetadataResult::Failed {
+                error_code: ec::INVALID_REQUEST,
+                ..
+            }
+        ));
+        let group = state.topics["t"].partitions[0];
+        state.apply(&MetadataCommand::Reassign {
+            group,
+            target: Some(vec![1]),
+        });
+        // Still receiving or giving up a replica counts as holding one.
+        assert!(matches!(state.apply(&leave), MetadataResult::Failed { .. }));
+        state.apply(&MetadataCommand::CompleteReassignment {
+            group,
+            replicas: vec![1],
+        });
+        assert_eq!(state.apply(&leave), MetadataResult::Done);
+        assert!(matches!(
+            state.apply(&leave),
+            MetadataResult::Failed {
+                error_code: ec::BROKER_ID_NOT_REGISTERED,
+                ..
+            }
+        ));
+        let cancel = MetadataCommand::Reassign {
+            group,
+            target: None,
+        };
+        assert!(matches!(
+            state.apply(&cancel),
+            MetadataResult::Failed {
+                error_code: ec::NO_REASSIGNMENT_IN_PROGRESS,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn rejects_bad_names_and_counts() {
         let mut state = MetadataState::default();
         for name in ["", ".", "..", "has space", &"x".repeat(250)] {
