@@ -18,3 +18,28 @@ pub const FRAME_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Frames written in one syscall at most (roughly): bounds the latency a big batch adds to the
 /// small frames queued behind it.
 pub const WRITE_COALESCE_BYTES: usize = 1024 * 1024;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// Writes `first` and the frames already queued behind it (up to about
+/// [`WRITE_COALESCE_BYTES`]) as length-prefixed frames in one write: the batching both ends of
+/// a peer connection use.
+pub async fn write_coalesced(
+    writer: &mut (impl AsyncWrite + Unpin),
+    buffer: &mut BytesMut,
+    first: Bytes,
+    queue: &mut mpsc::UnboundedReceiver<Bytes>,
+) -> std::io::Result<()> {
+    buffer.clear();
+    let mut next = Some(first);
+    while let Some(frame) = next.take() {
+        buffer.put_u32(frame.len() as u32);
+        buffer.extend_from_slice(&frame);
+        if buffer.len() < WRITE_COALESCE_BYTES {
+            next = queue.try_recv().ok();
+        }
+    }
+    writer.write_all(buffer).await
+}

@@ -9,15 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 use super::wire::{self, Frame, Request, Response};
-use super::{FRAME_BYTES_MAX, WRITE_COALESCE_BYTES};
+use super::{write_coalesced, FRAME_BYTES_MAX};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// After a failed connect, calls fail fast for this long instead of each trying again.
@@ -60,7 +59,7 @@ impl Peers {
 pub struct PeerClient {
     addr: String,
     next_id: AtomicU64,
-    queue: mpsc::UnboundedSender<(u64, Bytes)>,
+    queue: mpsc::UnboundedSender<Bytes>,
     pending: Pending,
     /// Milliseconds since `epoch` of the last response; 0: never.
     last_heard_ms: Arc<AtomicU64>,
@@ -101,7 +100,7 @@ impl PeerClient {
             .map_err(|e| CallError::Encode(self.addr.clone(), e.to_string()))?;
         let (reply, replied) = oneshot::channel();
         lock(&self.pending).insert(id, reply);
-        if self.queue.send((id, frame)).is_err() {
+        if self.queue.send(frame).is_err() {
             lock(&self.pending).remove(&id);
             return Err(self.unreachable("connection task stopped"));
         }
@@ -125,10 +124,10 @@ fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Se
 }
 
 /// Owns the socket to one peer for the life of the process: connects on demand, writes queued
-/// frames, and fails the pending calls whenever the connection drops.
+/// frames, and fails the pending calls whenever the connection drops or cannot be made.
 async fn run_connection(
     addr: String,
-    mut frames: mpsc::UnboundedReceiver<(u64, Bytes)>,
+    mut frames: mpsc::UnboundedReceiver<Bytes>,
     pending: Pending,
     last_heard_ms: Arc<AtomicU64>,
     epoch: Instant,
@@ -142,14 +141,16 @@ async fn run_connection(
                     _ => "connect timed out".to_string(),
                 };
                 tracing::debug!(peer = %addr, %why, "peer connect failed");
-                // Fail this call and everything queued meanwhile; retries come from openraft.
-                fail(&pending, Some(first.0));
-                while let Ok((id, _)) = frames.try_recv() {
-                    fail(&pending, Some(id));
-                }
-                tokio::time::sleep(RECONNECT_DELAY).await;
-                while let Ok((id, _)) = frames.try_recv() {
-                    fail(&pending, Some(id));
+                // Every call queued for this peer fails now; openraft retries with backoff.
+                // Calls made during the delay fail too instead of each trying to connect.
+                let deadline = tokio::time::Instant::now() + RECONNECT_DELAY;
+                loop {
+                    while frames.try_recv().is_ok() {}
+                    lock(&pending).clear();
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(deadline).await;
                 }
                 continue;
             }
@@ -165,17 +166,10 @@ async fn run_connection(
         ));
         let mut buffer = BytesMut::new();
         let mut next = Some(first);
-        loop {
-            let Some((_, frame)) = next.take() else { break };
-            buffer.clear();
-            put_frame(&mut buffer, &frame);
-            while buffer.len() < WRITE_COALESCE_BYTES {
-                match frames.try_recv() {
-                    Ok((_, frame)) => put_frame(&mut buffer, &frame),
-                    Err(_) => break,
-                }
-            }
-            if let Err(error) = write_half.write_all(&buffer).await {
+        while let Some(frame) = next.take() {
+            if let Err(error) =
+                write_coalesced(&mut write_half, &mut buffer, frame, &mut frames).await
+            {
                 tracing::debug!(peer = %addr, %error, "peer write failed");
                 break;
             }
@@ -188,24 +182,7 @@ async fn run_connection(
             };
         }
         reader.abort();
-        fail(&pending, None);
-    }
-}
-
-fn put_frame(buffer: &mut BytesMut, frame: &Bytes) {
-    buffer.put_u32(frame.len() as u32);
-    buffer.extend_from_slice(frame);
-}
-
-/// Drops the reply senders of failed calls (their callers see "connection lost"); `None`
-/// fails every pending call.
-fn fail(pending: &Pending, id: Option<u64>) {
-    let mut pending = lock(pending);
-    match id {
-        Some(id) => {
-            pending.remove(&id);
-        }
-        None => pending.clear(),
+        lock(&pending).clear();
     }
 }
 

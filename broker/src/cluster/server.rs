@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
@@ -13,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::router::Router;
 use super::wire::{self, Frame, Request, Response};
-use super::{FRAME_BYTES_MAX, WRITE_COALESCE_BYTES};
+use super::{write_coalesced, FRAME_BYTES_MAX};
 
 pub async fn serve(listener: TcpListener, router: Arc<Router>, shutdown: CancellationToken) {
     loop {
@@ -81,19 +80,10 @@ async fn write_responses(
 ) {
     let mut buffer = BytesMut::new();
     while let Some(first) = outgoing.recv().await {
-        buffer.clear();
-        buffer.put_u32(first.len() as u32);
-        buffer.extend_from_slice(&first);
-        while buffer.len() < WRITE_COALESCE_BYTES {
-            match outgoing.try_recv() {
-                Ok(frame) => {
-                    buffer.put_u32(frame.len() as u32);
-                    buffer.extend_from_slice(&frame);
-                }
-                Err(_) => break,
-            }
-        }
-        if write_half.write_all(&buffer).await.is_err() {
+        if write_coalesced(&mut write_half, &mut buffer, first, &mut outgoing)
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -163,10 +163,9 @@ impl Partition {
             if matched.map_or(0, |m| m.index) >= last {
                 *since = now;
             }
-            let alive = membership
-                .get_node(follower)
-                .is_some_and(|node| self.env.peers.heard_within(&node.addr, lag_max));
-            if now.duration_since(*since) <= lag_max && alive {
+            if now.duration_since(*since) <= lag_max
+                && self.answered(membership, *follower, lag_max)
+            {
                 isr.push(*follower);
             }
         }
@@ -193,17 +192,26 @@ impl Partition {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         let membership = metrics.membership_config.membership();
-        let voters: Vec<u64> = membership.voter_ids().collect();
-        let live = voters
-            .iter()
-            .filter(|id| {
-                **id == self.env.node_id
-                    || membership
-                        .get_node(id)
-                        .is_some_and(|node| self.env.peers.heard_within(&node.addr, window))
-            })
-            .count();
-        live * 2 > voters.len()
+        let (mut voters, mut live) = (0, 0);
+        for id in membership.voter_ids() {
+            voters += 1;
+            if id == self.env.node_id || self.answered(membership, id, window) {
+                live += 1;
+            }
+        }
+        live * 2 > voters
+    }
+
+    /// Whether group member `id`'s node answered any RPC of this node within `window`.
+    fn answered(
+        &self,
+        membership: &openraft::Membership<u64, openraft::BasicNode>,
+        id: u64,
+        window: Duration,
+    ) -> bool {
+        membership
+            .get_node(&id)
+            .is_some_and(|node| self.env.peers.heard_within(&node.addr, window))
     }
 
     /// The Kafka leader epoch is the Raft term of the current leader.
