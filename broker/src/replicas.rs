@@ -292,19 +292,9 @@ async fn reassign(
         .membership_config
         .membership()
         .clone();
-    let purged = partition.raft.metrics().borrow().purged;
     for id in &target {
         if current.get_node(id).is_some() {
             continue;
-        }
-        // A partition snapshot carries no records: a new replica must copy the whole log,
-        // which retention has already purged here. Refuse rather than lose records.
-        if let Some(purged) = purged {
-            anyhow::bail!(
-                "cannot add replica {id}: the log up to index {} was purged by retention and \
-                 catching up from a snapshot is not supported yet",
-                purged.index
-            );
         }
         let addr = image
             .brokers

@@ -1,7 +1,6 @@
 //! The metadata group's state machine: applies commands to the image, persists the image as a
 //! checkpoint, and publishes it to the rest of the broker.
 
-use std::io::Cursor;
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
@@ -11,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::state::MetadataState;
+use crate::raft::snapshot_data::SnapshotData;
 use crate::raft::tail::LogTail;
 use crate::raft::{
     read_error, storage_error, Command, CommandResult, Entry, LogId, StorageResult, TypeConfig,
@@ -62,6 +62,21 @@ impl MetadataStateMachine {
     }
 }
 
+impl MetadataStateMachine {
+    /// Metadata is small and changes rarely: the whole image is persisted each time, synced,
+    /// so that what a client was told exists still exists after a crash.
+    async fn persist(&self) -> StorageResult<()> {
+        let bytes = serde_json::to_vec(&self.checkpoint).map_err(storage_error)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.store.cf(CF_SM_STATE),
+            state_key(METADATA_GROUP, TAG_CHECKPOINT),
+            bytes,
+        );
+        self.store.write_durable(batch).await.map_err(storage_error)
+    }
+}
+
 impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
     type SnapshotBuilder = MetadataSnapshot;
 
@@ -101,19 +116,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
         let Some(last_applied) = self.checkpoint.last_applied else {
             return Ok(results);
         };
-        // Metadata is small and changes rarely: persist the whole image each time, synced, so that
-        // what a client was told exists still exists after a crash.
-        let bytes = serde_json::to_vec(&self.checkpoint).map_err(storage_error)?;
-        let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.store.cf(CF_SM_STATE),
-            state_key(METADATA_GROUP, TAG_CHECKPOINT),
-            bytes,
-        );
-        self.store
-            .write_durable(batch)
-            .await
-            .map_err(storage_error)?;
+        self.persist().await?;
         self.tail.mark_applied(last_applied.index);
         self.publish
             .send_replace(Arc::new(self.checkpoint.image.clone()));
@@ -126,22 +129,23 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<SnapshotData>> {
+        Ok(Box::new(SnapshotData::ready(Vec::new())))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotData>,
     ) -> StorageResult<()> {
-        let image: MetadataState =
-            serde_json::from_slice(snapshot.get_ref()).map_err(read_error)?;
+        let bytes = snapshot.into_bytes().map_err(read_error)?;
+        let image: MetadataState = serde_json::from_slice(&bytes).map_err(read_error)?;
         self.checkpoint = MetadataCheckpoint {
             last_applied: meta.last_log_id,
             membership: meta.last_membership.clone(),
             image,
         };
+        self.persist().await?;
         self.publish
             .send_replace(Arc::new(self.checkpoint.image.clone()));
         Ok(())
@@ -166,7 +170,7 @@ impl RaftSnapshotBuilder<TypeConfig> for MetadataSnapshot {
                 last_membership: self.checkpoint.membership.clone(),
                 snapshot_id: format!("metadata-{}", last.map_or(0, |l| l.index)),
             },
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(SnapshotData::ready(data)),
         })
     }
 }

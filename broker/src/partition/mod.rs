@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod retention;
+pub mod snapshot;
 pub mod state_machine;
 
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ pub struct PartitionShared {
     purge_upto: AtomicU64,
     /// Leader epoch (Raft term) -> first offset written in it; changes once per election.
     epochs: Mutex<std::collections::BTreeMap<u64, i64>>,
+    /// The first Raft log index holding a batch still served (see LogStore::retaining).
+    pub retained_from: Arc<AtomicU64>,
 }
 
 impl PartitionShared {
@@ -42,6 +45,7 @@ impl PartitionShared {
             log_start_offset: AtomicI64::new(0),
             purge_upto: AtomicU64::new(0),
             epochs: Mutex::default(),
+            retained_from: Arc::default(),
         }
     }
 
@@ -104,7 +108,8 @@ impl Partition {
     ) -> anyhow::Result<Arc<Partition>> {
         let tail = Arc::new(LogTail::default());
         let shared = Arc::new(PartitionShared::new());
-        let log_store = LogStore::new(group, store.clone(), tail.clone());
+        let log_store = LogStore::new(group, store.clone(), tail.clone())
+            .retaining(shared.retained_from.clone());
         let state_machine =
             PartitionStateMachine::open(group, store.clone(), tail, shared.clone())?;
         let (raft, initialized) =
@@ -420,19 +425,10 @@ impl Partition {
     }
 
     /// Purges Raft log entries that hold only trimmed records. openraft purges only what a
-    /// snapshot covers; a partition snapshot is its small state-machine checkpoint.
+    /// snapshot covers; a follower that needs purged entries gets a snapshot, which carries
+    /// the records still retained (see [`snapshot`]).
     pub async fn purge(&self) {
-        let requested = self.shared.purge_upto.load(Ordering::Acquire);
-        // A leader keeps what a follower still needs: a partition snapshot holds no records,
-        // so a follower must catch up from the log.
-        let upto = match self.raft.metrics().borrow().replication.as_ref() {
-            Some(replication) => replication
-                .iter()
-                .filter(|(id, _)| **id != self.env.node_id)
-                .map(|(_, matched)| matched.map_or(0, |m| m.index))
-                .fold(requested, u64::min),
-            None => requested,
-        };
+        let upto = self.shared.purge_upto.load(Ordering::Acquire);
         if upto == 0 {
             return;
         }
@@ -457,12 +453,11 @@ impl Partition {
             tracing::warn!(topic = %self.topic, partition = self.index, %error, "purging the raft log");
             return;
         }
-        let _ = self.shared.purge_upto.compare_exchange(
-            requested.min(upto),
-            0,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        tracing::info!(topic = %self.topic, partition = self.index, upto, "purging the raft log");
+        let _ =
+            self.shared
+                .purge_upto
+                .compare_exchange(upto, 0, Ordering::AcqRel, Ordering::Acquire);
     }
 
     pub async fn shutdown(&self) {

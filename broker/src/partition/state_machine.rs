@@ -6,7 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Cursor;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
@@ -15,14 +15,18 @@ use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{self, BatchHeader};
+use super::snapshot::Contents;
 use super::PartitionShared;
 use crate::protocol::error_codes as ec;
+use crate::raft::snapshot_data::SnapshotData;
 use crate::raft::tail::LogTail;
 use crate::raft::{
     read_error, storage_error, Command, CommandResult, Entry, LogId, StorageResult, TypeConfig,
 };
-use crate::storage::keys::{offset_key, state_key, IndexValue, TAG_CHECKPOINT};
-use crate::storage::{Store, CF_OFFSET_INDEX, CF_SM_STATE};
+use crate::storage::keys::{
+    self, group_range, log_key, offset_key, state_key, IndexValue, TAG_CHECKPOINT, TAG_PURGED,
+};
+use crate::storage::{Store, CF_LOG, CF_OFFSET_INDEX, CF_RAFT_STATE, CF_SM_STATE};
 
 /// Kafka keeps the last five batches per producer to answer retries with their first offsets.
 const PRODUCER_BATCHES_KEPT: usize = 5;
@@ -60,8 +64,6 @@ pub struct PartitionStateMachine {
     tail: Arc<LogTail>,
     shared: Arc<PartitionShared>,
     state: Checkpoint,
-    /// The last snapshot built, served to openraft (and to followers that need one).
-    snapshot: Arc<std::sync::Mutex<Option<Snapshot<TypeConfig>>>>,
 }
 
 impl PartitionStateMachine {
@@ -83,13 +85,18 @@ impl PartitionStateMachine {
         shared.set_high_watermark(state.next_offset);
         shared.set_log_start_offset(state.log_start_offset);
         shared.set_epochs(&state.epochs);
+        let retained_from = match first_retained(&store, group, state.log_start_offset)? {
+            Some(index) => index,
+            // Nothing retained: any batch appended later lands after what was applied.
+            None => state.last_applied.map_or(0, |l| l.index + 1),
+        };
+        shared.retained_from.store(retained_from, Ordering::Release);
         Ok(PartitionStateMachine {
             group,
             store,
             tail,
             shared,
             state,
-            snapshot: Arc::default(),
         })
     }
 
@@ -147,6 +154,7 @@ impl PartitionStateMachine {
     /// log entries when the node next purges (see [`super::Partition::purge`]).
     fn apply_trim(
         &mut self,
+        log_id: &LogId,
         requested: i64,
         writes: &mut WriteBatch,
     ) -> StorageResult<CommandResult> {
@@ -163,6 +171,8 @@ impl PartitionStateMachine {
             self.state.log_start_offset.max(0) as u64,
         ));
         let mut purge_upto = None;
+        // Past the trimmed batches, and past this entry if no batch is left.
+        let mut retained_from = log_id.index + 1;
         while iter.valid() {
             let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
                 break;
@@ -173,7 +183,11 @@ impl PartitionStateMachine {
             let Some(entry) = IndexValue::decode(value) else {
                 break;
             };
-            if group != self.group || last_offset as i64 >= new_start {
+            if group != self.group {
+                break;
+            }
+            if last_offset as i64 >= new_start {
+                retained_from = entry.log_index;
                 break;
             }
             self.state.size_bytes = self
@@ -192,6 +206,9 @@ impl PartitionStateMachine {
         );
         self.state.log_start_offset = new_start;
         self.shared.set_log_start_offset(new_start);
+        self.shared
+            .retained_from
+            .fetch_max(retained_from, Ordering::AcqRel);
         if let Some(index) = purge_upto {
             self.shared.request_purge(index);
         }
@@ -306,7 +323,11 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
                     CommandResult::Ignored
                 }
                 EntryPayload::Normal(Command::TrimLog { log_start_offset }) => {
-                    self.apply_trim(*log_start_offset, &mut writes)?
+                    // The trim scans the offset index: it must see the batches applied just
+                    // before it in this call.
+                    let pending = std::mem::take(&mut writes);
+                    self.store.write_unsynced(pending).map_err(storage_error)?;
+                    self.apply_trim(&entry.log_id, *log_start_offset, &mut writes)?
                 }
                 EntryPayload::Blank | EntryPayload::Normal(Command::Metadata(_)) => {
                     CommandResult::Ignored
@@ -336,65 +357,169 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
 
     async fn get_snapshot_builder(&mut self) -> CheckpointSnapshot {
         CheckpointSnapshot {
+            group: self.group,
+            store: self.store.clone(),
+            tail: self.tail.clone(),
             state: self.state.clone(),
-            built: self.snapshot.clone(),
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<SnapshotData>> {
+        Ok(Box::new(SnapshotData::ready(Vec::new())))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotData>,
     ) -> StorageResult<()> {
+        let bytes = snapshot.into_bytes().map_err(read_error)?;
+        let contents = Contents::decode(&bytes).map_err(read_error)?;
         let mut state: Checkpoint =
-            serde_json::from_slice(snapshot.get_ref()).map_err(read_error)?;
-        state.last_applied = meta.last_log_id;
+            serde_json::from_slice(&contents.checkpoint).map_err(read_error)?;
+        let last = meta
+            .last_log_id
+            .ok_or_else(|| read_error("snapshot of nothing"))?;
+        state.last_applied = Some(last);
         state.membership = meta.last_membership.clone();
+
+        // One synced batch: this replica's log up to the snapshot becomes the leader's, whatever
+        // it held before (it may have diverged). openraft purges up to the snapshot right after,
+        // which leaves the retained entries on disk (see LogStore::retaining).
+        let mut batch = WriteBatch::default();
+        let log = self.store.cf(CF_LOG);
+        batch.delete_range_cf(
+            log,
+            log_key(self.group, 0),
+            log_key(self.group, last.index + 1),
+        );
+        for (index, entry) in &contents.entries {
+            if *index > last.index {
+                return Err(read_error("snapshot entry past its last log id"));
+            }
+            batch.put_cf(log, log_key(self.group, *index), entry);
+        }
+        let (start, end) = group_range(self.group);
+        let index_cf = self.store.cf(CF_OFFSET_INDEX);
+        batch.delete_range_cf(index_cf, start, end);
+        for (last_offset, value) in &contents.index {
+            batch.put_cf(index_cf, offset_key(self.group, *last_offset), value);
+        }
+        let checkpoint = serde_json::to_vec(&state).map_err(storage_error)?;
+        batch.put_cf(
+            self.store.cf(CF_SM_STATE),
+            state_key(self.group, TAG_CHECKPOINT),
+            checkpoint,
+        );
+        // The log is purged up to the snapshot as of now, even if this node restarts before
+        // openraft records it.
+        batch.put_cf(
+            self.store.cf(CF_RAFT_STATE),
+            state_key(self.group, TAG_PURGED),
+            serde_json::to_vec(&last).map_err(storage_error)?,
+        );
+        self.store
+            .write_durable(batch)
+            .await
+            .map_err(storage_error)?;
+
+        self.tail.purge(last.index);
+        self.tail.mark_applied(last.index);
+        self.shared
+            .retained_from
+            .store(contents.retained_from(last.index), Ordering::Release);
+        self.shared.set_log_start_offset(state.log_start_offset);
+        self.shared.set_epochs(&state.epochs);
+        self.shared.set_high_watermark(state.next_offset);
+        tracing::info!(
+            group = self.group,
+            last_log_index = last.index,
+            log_start_offset = state.log_start_offset,
+            high_watermark = state.next_offset,
+            batches = contents.index.len(),
+            bytes = bytes.len(),
+            "installed a partition snapshot"
+        );
         self.state = state;
-        self.shared.set_high_watermark(self.state.next_offset);
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
-        let built = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(built.as_ref().map(|s| Snapshot {
-            meta: s.meta.clone(),
-            snapshot: Box::new(Cursor::new(s.snapshot.get_ref().clone())),
+        // openraft asks at startup only for the metadata; the records are read when it sends
+        // the snapshot to a follower.
+        Ok(self.state.last_applied.map(|_| {
+            snapshot_of(
+                self.group,
+                self.store.clone(),
+                self.tail.clone(),
+                self.state.clone(),
+            )
         }))
     }
 }
 
-/// A snapshot of a partition is its state-machine checkpoint; the records stay in the log.
-pub struct CheckpointSnapshot {
+/// The snapshot of `state`: its metadata now, its contents (read from the log) when sent.
+fn snapshot_of(
+    group: u64,
+    store: Arc<Store>,
+    tail: Arc<LogTail>,
     state: Checkpoint,
-    built: Arc<std::sync::Mutex<Option<Snapshot<TypeConfig>>>>,
+) -> Snapshot<TypeConfig> {
+    let last = state.last_applied;
+    let meta = SnapshotMeta {
+        last_log_id: last,
+        last_membership: state.membership.clone(),
+        snapshot_id: format!(
+            "{}-{}",
+            last.map_or(0, |l| l.leader_id.term),
+            last.map_or(0, |l| l.index)
+        ),
+    };
+    let data = SnapshotData::lazy(move || {
+        super::snapshot::read(group, &store, &tail, &state)
+            .map(|contents| contents.encode())
+            .map_err(std::io::Error::other)
+    });
+    Snapshot {
+        meta,
+        snapshot: Box::new(data),
+    }
+}
+
+/// The log index of the first batch at or after `log_start_offset`, if any.
+fn first_retained(
+    store: &Store,
+    group: u64,
+    log_start_offset: i64,
+) -> Result<Option<u64>, crate::storage::StorageError> {
+    let mut iter = store.db.raw_iterator_cf(store.cf(CF_OFFSET_INDEX));
+    iter.seek(offset_key(group, log_start_offset.max(0) as u64));
+    let found = match (iter.key(), iter.value()) {
+        (Some(key), Some(value)) if keys::decode_pair(key).is_some_and(|(g, _)| g == group) => {
+            IndexValue::decode(value).map(|v| v.log_index)
+        }
+        _ => None,
+    };
+    iter.status()?;
+    Ok(found)
+}
+
+/// Builds snapshots for openraft: the checkpoint as of now (see [`snapshot_of`]).
+pub struct CheckpointSnapshot {
+    group: u64,
+    store: Arc<Store>,
+    tail: Arc<LogTail>,
+    state: Checkpoint,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for CheckpointSnapshot {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
-        let data = serde_json::to_vec(&self.state).map_err(storage_error)?;
-        let last = self.state.last_applied;
-        let snapshot = Snapshot {
-            meta: SnapshotMeta {
-                last_log_id: last,
-                last_membership: self.state.membership.clone(),
-                snapshot_id: format!(
-                    "{}-{}",
-                    last.map_or(0, |l| l.leader_id.term),
-                    last.map_or(0, |l| l.index)
-                ),
-            },
-            snapshot: Box::new(Cursor::new(data.clone())),
-        };
-        *self.built.lock().unwrap_or_else(|p| p.into_inner()) = Some(Snapshot {
-            meta: snapshot.meta.clone(),
-            snapshot: Box::new(Cursor::new(data)),
-        });
-        Ok(snapshot)
+        Ok(snapshot_of(
+            self.group,
+            self.store.clone(),
+            self.tail.clone(),
+            self.state.clone(),
+        ))
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -22,11 +23,40 @@ pub struct LogStore {
     group: u64,
     store: Arc<Store>,
     tail: Arc<LogTail>,
+    /// Entries from this index on hold records a partition still serves: a purge leaves them
+    /// on disk, although Raft no longer reads them. `None`: a purge deletes what it covers.
+    retained_from: Option<Arc<AtomicU64>>,
 }
 
 impl LogStore {
     pub fn new(group: u64, store: Arc<Store>, tail: Arc<LogTail>) -> LogStore {
-        LogStore { group, store, tail }
+        LogStore {
+            group,
+            store,
+            tail,
+            retained_from: None,
+        }
+    }
+
+    /// A partition's log: openraft purges what a snapshot covers (after installing one, for
+    /// instance), but the records from `retained_from` on stay readable by Fetch.
+    pub fn retaining(mut self, retained_from: Arc<AtomicU64>) -> LogStore {
+        self.retained_from = Some(retained_from);
+        self
+    }
+
+    /// Entries in `start..end`, from memory where the tail still holds them.
+    pub fn read_range(&self, start: u64, end: u64) -> StorageResult<Vec<Entry>> {
+        // Memory first: anything trimmed from the tail afterwards is already in RocksDB.
+        let (from_tail, tail_first) = self.tail.read(start..end);
+        let durable_end = tail_first.map_or(end, |first| first.min(end));
+        let mut entries = self.read_durable(start, durable_end)?;
+        entries.extend(
+            from_tail
+                .into_iter()
+                .filter(|e| e.log_id.index >= durable_end),
+        );
+        Ok(entries)
     }
 
     fn read_json<T: serde::de::DeserializeOwned>(&self, tag: u8) -> StorageResult<Option<T>> {
@@ -112,16 +142,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> StorageResult<Vec<Entry>> {
         let (start, end) = bounds(&range);
-        // Memory first: anything trimmed from the tail afterwards is already in RocksDB.
-        let (from_tail, tail_first) = self.tail.read(start..end);
-        let durable_end = tail_first.map_or(end, |first| first.min(end));
-        let mut entries = self.read_durable(start, durable_end)?;
-        entries.extend(
-            from_tail
-                .into_iter()
-                .filter(|e| e.log_id.index >= durable_end),
-        );
-        Ok(entries)
+        self.read_range(start, end)
     }
 }
 
@@ -134,9 +155,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some(entry) => Some(entry.log_id),
             None => self.last_durable_log_id()?,
         };
+        // Entries below the purge point may stay on disk (see `retained_from`), so the last one
+        // there can be older than the purge point after a snapshot was installed.
         Ok(LogState {
             last_purged_log_id,
-            last_log_id: last.or(last_purged_log_id),
+            last_log_id: last.max(last_purged_log_id),
         })
     }
 
@@ -208,12 +231,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> StorageResult<()> {
-        self.tail.purge(log_id.index);
+        let delete_end = match &self.retained_from {
+            Some(retained_from) => retained_from.load(Ordering::Acquire).min(log_id.index + 1),
+            None => log_id.index + 1,
+        };
+        if delete_end > 0 {
+            self.tail.purge(delete_end - 1);
+        }
         let mut batch = self.json_batch(keys::TAG_PURGED, &log_id)?;
         batch.delete_range_cf(
             self.store.cf(CF_LOG),
             log_key(self.group, 0),
-            log_key(self.group, log_id.index + 1),
+            log_key(self.group, delete_end),
         );
         self.store.write_durable(batch).await.map_err(storage_error)
     }

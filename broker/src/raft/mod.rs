@@ -4,9 +4,9 @@
 pub mod codec;
 pub mod log_store;
 pub mod network;
+pub mod snapshot_data;
 pub mod tail;
 
-use std::io::Cursor;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -21,7 +21,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = snapshot_data::SnapshotData,
         AsyncRuntime = openraft::TokioRuntime,
 );
 
@@ -74,6 +74,9 @@ pub fn raft_config() -> Arc<openraft::Config> {
         election_timeout_min: 600,
         election_timeout_max: 1200,
         snapshot_policy: openraft::SnapshotPolicy::Never,
+        // Logs are purged only when retention asks (Partition::purge), never by openraft's
+        // policy after a snapshot.
+        max_in_snapshot_log_to_keep: u64::MAX,
         max_payload_entries: 1024,
         ..Default::default()
     };
