@@ -6,6 +6,9 @@
 # loopback cluster (replication factor 3), same binary, same machine, alternating
 # BENCH_ROUNDS (2) times, each round on a fresh broker / cluster. Prints a BENCH line per run,
 # the mean MB/s of each, and CLUSTER_RATIO=<cluster MB/s / single MB/s>.
+# Then latency: a fresh cluster at a fixed offered load of 50% of the cluster's mean records/s
+# (BENCH_HALF_SECONDS=10 of measurement after 2 s of warm-up, paced against a schedule; latency
+# from the scheduled send to the ack), printed as CLUSTER_HALF_P99_MS= (and p50, p99.9, max).
 # All three nodes share this machine's cores, so the ratio is a lower bound for real hosts.
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -38,13 +41,28 @@ for r in $(seq "$ROUNDS"); do
     cluster_stop
 done
 
-awk '/^BENCH produce/ {
+summary="$(awk '/^BENCH produce/ {
         for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-        s[f["label"]] += f["mb_s"]; n[f["label"]]++
+        s[f["label"]] += f["mb_s"]; r[f["label"]] += f["records_s"]; n[f["label"]]++
      }
      END {
         if (!n["single"] || !n["cluster"]) { print "no BENCH lines" > "/dev/stderr"; exit 1 }
         a = s["single"] / n["single"]; b = s["cluster"] / n["cluster"]
         printf "BENCH cluster-vs-single: %d x %d B, %d partitions, acks=all: single node %.1f MB/s, 3-node cluster (RF=3) %.1f MB/s (means of %d rounds)\n", '"$N"', '"$SIZE"', '"$PARTS"', a, b, n["single"]
         printf "CLUSTER_RATIO=%.2f\n", b / a
-     }' "$WORK/bench.out"
+        printf "CLUSTER_RECORDS_S=%.0f\n", r["cluster"] / n["cluster"]
+     }' "$WORK/bench.out")"
+echo "$summary" | grep -v '^CLUSTER_RECORDS_S='
+half_rate=$(awk -F= '/^CLUSTER_RECORDS_S=/ { printf "%.0f", $2 / 2 }' <<<"$summary")
+
+log "3-node cluster at 50% of its max: $half_rate records/s"
+cluster_start 3
+cluster_tool create "$BOOTSTRAP" bench-cluster-half "$PARTS" 3
+java_run 600 BenchDriver bootstrap="$BOOTSTRAP" topic=bench-cluster-half create=0 partitions="$PARTS" \
+    size="$SIZE" acks=all linger_ms=5 batch_bytes=65536 seconds="${BENCH_HALF_SECONDS:-10}" \
+    rate="$half_rate" warmup_s=2 consume=0 label=cluster-half | tee "$WORK/half.out"
+cluster_stop
+awk '/^BENCH produce/ {
+        for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        printf "CLUSTER_HALF_P99_MS=%s CLUSTER_HALF_P50_MS=%s CLUSTER_HALF_P999_MS=%s CLUSTER_HALF_MAX_MS=%s CLUSTER_HALF_RECORDS_S=%s\n", f["p99_ms"], f["p50_ms"], f["p999_ms"], f["max_ms"], f["records_s"]
+     }' "$WORK/half.out"

@@ -116,6 +116,11 @@ def targets(rows, lines):
     add("3-node cluster, RF=3, acks=all: >= 40% of single-node produce MB/s",
         None if not c else ratio_c >= 0.4,
         c and f"{fmt(ratio_c, 2)} of single node (compat/bench-cluster.sh, same run)")
+    half_c = num(c, "CLUSTER_HALF_P99_MS") if c and c.get("CLUSTER_HALF_P99_MS") else None
+    add("produce p99 at 50% of max load on the 3-node cluster < 10 ms",
+        None if half_c is None else half_c < 10,
+        half_c is not None and f"p99 {c['CLUSTER_HALF_P99_MS']} ms (p50 {c.get('CLUSTER_HALF_P50_MS')} ms, "
+        f"p99.9 {c.get('CLUSTER_HALF_P999_MS')} ms) at {c.get('CLUSTER_HALF_RECORDS_S')} records/s")
     print("\n| target | status | measured |\n|---|---|---|")
     for name, ok, measured in status:
         print(f"| {name} | {ok} | {measured or 'not run'} |")
