@@ -74,7 +74,7 @@ impl Node {
             config.flush_policy,
             config.flush_interval_ms,
         )?);
-        let env = RaftEnv::new(config.node_id);
+        let env = RaftEnv::new(config.node_id, !config.peers.is_empty());
         let background = Background::default();
         if let Some(raft_listen) = config.raft_listen() {
             let internal = TcpListener::bind(raft_listen)

@@ -63,16 +63,23 @@ pub enum CommandResult {
     Ignored,
 }
 
-/// Raft timing for every group. A failover takes about the leader lease (openraft 0.9 makes it
-/// `election_timeout_max`: followers refuse votes that long after the last heartbeat) plus
-/// one election timeout: 1.2-2.4 s here. Shorter timeouts elect spuriously when three nodes
-/// share two loaded cores.
-pub fn raft_config() -> Arc<openraft::Config> {
+/// Raft timing for every group. In a cluster, a failover takes about the leader lease
+/// (openraft 0.9 makes it `election_timeout_max`: followers refuse votes that long after the
+/// last heartbeat) plus one election timeout: 1.2-2.4 s here. Shorter timeouts elect spuriously
+/// when three nodes share two loaded cores.
+///
+/// A standalone broker's groups have one voter each: nobody to send heartbeats to and no
+/// failover to detect, but every group's timer still wakes its Raft core every 1.5 heartbeat
+/// intervals. Slower timers there keep 1,000 idle partitions cheap; a restarted single voter
+/// that led before leads again at once, without waiting for an election timeout.
+pub fn raft_config(clustered: bool) -> Arc<openraft::Config> {
+    let (heartbeat_interval, election_timeout_min) =
+        if clustered { (150, 600) } else { (500, 1500) };
     let config = openraft::Config {
         cluster_name: "kafka-broker".into(),
-        heartbeat_interval: 150,
-        election_timeout_min: 600,
-        election_timeout_max: 1200,
+        heartbeat_interval,
+        election_timeout_min,
+        election_timeout_max: election_timeout_min * 2,
         snapshot_policy: openraft::SnapshotPolicy::Never,
         // Logs are purged only when retention asks (Partition::purge), never by openraft's
         // policy after a snapshot.
@@ -96,14 +103,17 @@ pub fn read_error(what: impl ToString) -> openraft::StorageError<u64> {
 #[derive(Clone)]
 pub struct RaftEnv {
     pub node_id: u64,
+    /// Every group's Raft config (see [`raft_config`]).
+    pub config: Arc<openraft::Config>,
     pub peers: Arc<crate::cluster::peers::Peers>,
     pub router: Arc<crate::cluster::router::Router>,
 }
 
 impl RaftEnv {
-    pub fn new(node_id: u64) -> RaftEnv {
+    pub fn new(node_id: u64, clustered: bool) -> RaftEnv {
         RaftEnv {
             node_id,
+            config: raft_config(clustered),
             peers: Arc::default(),
             router: Arc::default(),
         }
@@ -130,7 +140,7 @@ where
     let network = network::Network::new(env.node_id, group, env.peers.clone());
     let raft = Raft::new(
         env.node_id,
-        raft_config(),
+        env.config.clone(),
         network,
         log_store,
         state_machine,
