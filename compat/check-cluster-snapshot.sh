@@ -38,7 +38,10 @@ log "leader $leader purged its Raft log below the new log start"
 node_restart "$follower"
 wait_log "$follower" "installed a partition snapshot" 60
 wait_caught_up "$follower" snap 0 3000 60
-log "follower $follower installed a snapshot and caught up"
+installed="$(curl -s "http://127.0.0.1:${NODE_MPORT[$follower]}/metrics" \
+    | awk '$1 == "broker_partition_snapshots_installed_total" {print $2}')"
+[[ "${installed:-0}" -ge 1 ]] || fail "node $follower: broker_partition_snapshots_installed_total is '${installed}'"
+log "follower $follower installed a snapshot ($installed counted) and caught up"
 make_leader "$follower" snap 0 "snap write snap" || fail "node $follower did not become leader of snap-0"
 snap verify snap 3000 2000 "$follower"
 

@@ -63,6 +63,19 @@ pub fn per_partition() -> bool {
 /// Help texts: promtool (and people) want one for every family.
 fn describe() {
     describe_counter!(
+        "broker_partition_snapshots_sent_total",
+        "Partition snapshots produced for a follower that needed entries this node's log purged."
+    );
+    describe_counter!(
+        "broker_partition_snapshot_bytes_sent_total",
+        Unit::Bytes,
+        "Bytes of the partition snapshots produced for followers (checkpoint, offset index, retained entries)."
+    );
+    describe_counter!(
+        "broker_partition_snapshots_installed_total",
+        "Partition snapshots this node installed as a follower."
+    );
+    describe_counter!(
         "broker_requests_total",
         "Requests answered, by API (a request with acks=0 gets no answer and is not counted)."
     );

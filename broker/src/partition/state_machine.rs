@@ -431,6 +431,7 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
         self.shared.set_log_start_offset(state.log_start_offset);
         self.shared.set_epochs(&state.epochs);
         self.shared.set_high_watermark(state.next_offset);
+        metrics::counter!("broker_partition_snapshots_installed_total").increment(1);
         tracing::info!(
             group = self.group,
             last_log_index = last.index,
@@ -476,9 +477,13 @@ fn snapshot_of(
         ),
     };
     let data = SnapshotData::lazy(move || {
-        super::snapshot::read(group, &store, &tail, &state)
+        let bytes = super::snapshot::read(group, &store, &tail, &state)
             .map(|contents| contents.encode())
-            .map_err(std::io::Error::other)
+            .map_err(std::io::Error::other)?;
+        metrics::counter!("broker_partition_snapshots_sent_total").increment(1);
+        metrics::counter!("broker_partition_snapshot_bytes_sent_total")
+            .increment(bytes.len() as u64);
+        Ok(bytes)
     });
     Snapshot {
         meta,
