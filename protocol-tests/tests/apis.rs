@@ -1,7 +1,9 @@
 //! Every advertised API at its lowest and highest version, through raw frames.
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -37,6 +39,13 @@ async fn create_topic(
                 .with_name(s("retention.ms"))
                 .with_value(Some(s("3600000")))])]);
     client.request(version, &request).await
+}
+
+/// The error code of each topic a CreateTopics v7 request names, in order.
+async fn create_codes(client: &mut RawClient, topics: Vec<CreatableTopic>) -> Vec<i16> {
+    let request = CreateTopicsRequest::default().with_topics(topics);
+    let response = client.request(7, &request).await;
+    response.topics.iter().map(|t| t.error_code).collect()
 }
 
 fn produce_request(
@@ -164,7 +173,7 @@ async fn create_delete_topics_and_partitions() {
         create_topic(&mut client, 7, "high", 1).await.topics[0].error_code,
         36
     );
-    let invalid = CreateTopicsRequest::default().with_topics(vec![
+    let invalid = vec![
         CreatableTopic::default()
             .with_name(name("zero"))
             .with_num_partitions(0)
@@ -180,15 +189,28 @@ async fn create_delete_topics_and_partitions() {
             .with_configs(vec![CreatableTopicConfig::default()
                 .with_name(s("no.such"))
                 .with_value(Some(s("1")))]),
-    ]);
-    let codes: Vec<i16> = client
-        .request(7, &invalid)
-        .await
-        .topics
-        .iter()
-        .map(|t| t.error_code)
-        .collect();
+    ];
+    let codes = create_codes(&mut client, invalid).await;
     assert_eq!(codes, vec![37, 38, 40]);
+    // Manual assignments (this node is broker 1): a repeated or unknown broker is
+    // INVALID_REPLICA_ASSIGNMENT (39); a valid one places the partition there.
+    let assigned = |topic: &str, brokers: &[i32]| {
+        CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(vec![CreatableReplicaAssignment::default()
+                .with_partition_index(0)
+                .with_broker_ids(brokers.iter().map(|b| BrokerId(*b)).collect())])
+    };
+    let manual = vec![
+        assigned("twice", &[1, 1]),
+        assigned("unknown", &[9]),
+        assigned("none", &[]),
+        assigned("placed", &[1]),
+    ];
+    let codes = create_codes(&mut client, manual).await;
+    assert_eq!(codes, vec![39, 39, 39, 0]);
     let validate_only = CreateTopicsRequest::default()
         .with_validate_only(true)
         .with_topics(vec![CreatableTopic::default()
@@ -228,7 +250,11 @@ async fn create_delete_topics_and_partitions() {
         .unwrap();
     assert_eq!(low.partitions.len(), 4);
 
-    let v1 = DeleteTopicsRequest::default().with_topic_names(vec![name("low"), name("missing")]);
+    let v1 = DeleteTopicsRequest::default().with_topic_names(vec![
+        name("low"),
+        name("missing"),
+        name("placed"),
+    ]);
     let codes: Vec<i16> = client
         .request(1, &v1)
         .await
@@ -236,7 +262,7 @@ async fn create_delete_topics_and_partitions() {
         .iter()
         .map(|r| r.error_code)
         .collect();
-    assert_eq!(codes, vec![0, 3]);
+    assert_eq!(codes, vec![0, 3, 0]);
     let id = topic_id(&mut client, "high").await;
     let v6 = DeleteTopicsRequest::default()
         .with_topics(vec![DeleteTopicState::default().with_topic_id(id)]);

@@ -362,6 +362,32 @@ impl Ctx {
         self.brokers(image).into_iter().map(|(id, _)| id).collect()
     }
 
+    /// A replica list from a request (CreateTopics assignments, reassignments) as broker ids,
+    /// or INVALID_REPLICA_ASSIGNMENT when it is empty, repeats a broker or names one that is not
+    /// in the cluster.
+    pub fn replica_list(
+        &self,
+        image: &MetadataState,
+        brokers: &[BrokerId],
+    ) -> Result<Vec<u64>, (i16, String)> {
+        let known = self.broker_ids(image);
+        let mut replicas = Vec::with_capacity(brokers.len());
+        for broker in brokers {
+            let id = u64::try_from(broker.0).ok().filter(|id| known.contains(id));
+            match id {
+                Some(id) if !replicas.contains(&id) => replicas.push(id),
+                _ => break,
+            }
+        }
+        if replicas.is_empty() || replicas.len() != brokers.len() {
+            return Err((
+                crate::protocol::error_codes::INVALID_REPLICA_ASSIGNMENT,
+                "The replica list is empty, repeats a broker or names an unknown one.".into(),
+            ));
+        }
+        Ok(replicas)
+    }
+
     /// The replication factor a CreateTopics entry asks for (-1: the default, capped by the
     /// number of brokers), or INVALID_REPLICATION_FACTOR.
     pub fn replication_factor(

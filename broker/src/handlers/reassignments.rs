@@ -2,7 +2,6 @@
 //! metadata; the partition's leader carries it out through Raft membership changes (see
 //! `Replicas::carry_out_reassignments`).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::alter_partition_reassignments_response::{
@@ -87,20 +86,7 @@ fn check(
     let Some(replicas) = &partition.replicas else {
         return Ok((group, None));
     };
-    let known = ctx.broker_ids(image);
-    let target: Vec<u64> = replicas.iter().map(|b| b.0 as u64).collect();
-    let distinct: HashSet<u64> = target.iter().copied().collect();
-    if target.is_empty()
-        || distinct.len() != target.len()
-        || replicas
-            .iter()
-            .any(|b| b.0 < 0 || !known.contains(&(b.0 as u64)))
-    {
-        return Err((
-            ec::INVALID_REPLICA_ASSIGNMENT,
-            "The replica list is empty, repeats a broker or names an unknown one.".into(),
-        ));
-    }
+    let target = ctx.replica_list(image, replicas)?;
     let current = image.replicas_of(group, ctx.config.node_id);
     if !allow_factor_change && current.len() != target.len() {
         return Err((

@@ -82,22 +82,9 @@ fn check_assignment<'a>(
     image: &MetadataState,
     assignments: impl Iterator<Item = &'a Vec<kafka_protocol::messages::BrokerId>>,
 ) -> Result<Vec<Vec<u64>>, Failure> {
-    let known = ctx.broker_ids(image);
     let mut plan = Vec::new();
     for brokers in assignments {
-        let replicas: Vec<u64> = brokers.iter().map(|b| b.0 as u64).collect();
-        let distinct: HashSet<u64> = replicas.iter().copied().collect();
-        if replicas.is_empty()
-            || distinct.len() != replicas.len()
-            || brokers
-                .iter()
-                .any(|b| b.0 < 0 || !known.contains(&(b.0 as u64)))
-        {
-            return Err((
-                ec::INVALID_REPLICA_ASSIGNMENT,
-                "Replica assignment names an unknown or repeated broker.".into(),
-            ));
-        }
+        let replicas = ctx.replica_list(image, brokers)?;
         if plan
             .first()
             .is_some_and(|first: &Vec<u64>| first.len() != replicas.len())
