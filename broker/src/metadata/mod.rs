@@ -241,36 +241,31 @@ impl Metadata {
         if let Some(id) = self.take_producer_id() {
             return Ok(id);
         }
+        self.refill_producer_ids().await?;
+        self.take_producer_id()
+            .ok_or_else(|| anyhow::anyhow!("the producer id block just taken ran out"))
+    }
+
+    /// Takes a block of producer ids now, so InitProducerId is answered at once later, also
+    /// while the metadata quorum is away.
+    pub async fn prefetch_producer_ids(&self) -> anyhow::Result<()> {
+        let (next, end) = *self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        if next < end {
+            return Ok(());
+        }
+        self.refill_producer_ids().await
+    }
+
+    async fn refill_producer_ids(&self) -> anyhow::Result<()> {
         let command = MetadataCommand::AllocateProducerIds {
             count: PRODUCER_ID_BLOCK,
         };
         let MetadataResult::ProducerId(first) = self.propose(command).await? else {
             anyhow::bail!("producer id allocation answered something else");
         };
-        let mut block = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
         // Another caller may have refilled meanwhile; the newer block wins, ids stay unique.
-        *block = (first + 1, first + PRODUCER_ID_BLOCK);
-        Ok(first)
-    }
-
-    /// Takes a block of producer ids now, so InitProducerId is answered at once later, also
-    /// while the metadata quorum is away.
-    pub async fn prefetch_producer_ids(&self) -> anyhow::Result<()> {
-        if self
-            .producer_ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            > 0
-        {
-            return Ok(());
-        }
-        let first = self.next_producer_id().await?;
-        let mut block = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
-        // Hand the id just taken out again: it was never given to a client.
-        if block.0 == first + 1 {
-            block.0 = first;
-        }
+        *self.producer_ids.lock().unwrap_or_else(|p| p.into_inner()) =
+            (first, first + PRODUCER_ID_BLOCK);
         Ok(())
     }
 
