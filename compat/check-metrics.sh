@@ -41,7 +41,8 @@ grep -q "topic=\"$TOPIC\"" "$WORK/metrics.txt" || fail "no metric carries topic=
 for family in broker_requests_total broker_request_duration_seconds broker_topic_bytes_in_total \
     broker_topic_records_in_total broker_topic_bytes_out_total broker_connections_active \
     broker_partitions_offline broker_partitions_under_replicated broker_raft_term \
-    broker_storage_disk_free_bytes broker_storage_wal_sync_seconds process_cpu_seconds_total; do
+    broker_storage_disk_free_bytes broker_storage_wal_sync_seconds broker_storage_blob_files_size_bytes \
+    process_cpu_seconds_total; do
     grep -q "^# HELP $family " "$WORK/metrics.txt" || fail "no $family in /metrics"
 done
 log "PASS"

@@ -93,6 +93,16 @@ fn describe_storage() {
         "Size of all RocksDB SST files, by column family."
     );
     describe_gauge!(
+        "broker_storage_blob_files_size_bytes",
+        Unit::Bytes,
+        "Size of RocksDB blob files (the record batches of raft_log), by column family."
+    );
+    describe_gauge!(
+        "broker_storage_blob_garbage_bytes",
+        Unit::Bytes,
+        "Bytes of trimmed or deleted batches still inside blob files, by column family."
+    );
+    describe_gauge!(
         "broker_storage_memtable_size_bytes",
         Unit::Bytes,
         "Size of RocksDB memtables, by column family."
@@ -302,6 +312,14 @@ fn storage(node: &NodeView) {
         (
             "broker_storage_sst_files_size_bytes",
             "rocksdb.total-sst-files-size",
+        ),
+        (
+            "broker_storage_blob_files_size_bytes",
+            "rocksdb.total-blob-file-size",
+        ),
+        (
+            "broker_storage_blob_garbage_bytes",
+            "rocksdb.live-blob-file-garbage-size",
         ),
         (
             "broker_storage_memtable_size_bytes",
