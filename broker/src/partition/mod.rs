@@ -87,7 +87,10 @@ pub struct Partition {
     caught_up: Mutex<HashMap<u64, Instant>>,
     shared: Arc<PartitionShared>,
     appender: mpsc::UnboundedSender<Submission>,
+    raft_metrics: watch::Receiver<RaftMetrics>,
 }
+
+type RaftMetrics = openraft::RaftMetrics<u64, openraft::BasicNode>;
 
 /// What became of one appended batch, as Kafka error codes.
 pub type AppendOutcome = Result<i64, i16>;
@@ -117,6 +120,7 @@ impl Partition {
         if initialized && preferred {
             let _ = raft.trigger().elect().await;
         }
+        let raft_metrics = raft.metrics();
         let (appender, submissions) = mpsc::unbounded_channel();
         tokio::spawn(run_appender(raft.clone(), submissions));
         Ok(Arc::new(Partition {
@@ -129,28 +133,54 @@ impl Partition {
             store,
             shared,
             appender,
+            raft_metrics,
             caught_up: Mutex::new(HashMap::new()),
         }))
     }
 
+    /// openraft's view of this group. Borrowed from a receiver kept for the partition's life:
+    /// `Raft::metrics()` clones a new one per call, and the leadership report asks every
+    /// partition several times a second.
+    fn raft_metrics(&self) -> watch::Ref<'_, RaftMetrics> {
+        self.raft_metrics.borrow()
+    }
+
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().current_leader == Some(self.env.node_id)
+        self.raft_metrics().current_leader == Some(self.env.node_id)
     }
 
     /// The leader as this replica knows it, and its epoch (Raft term).
     pub fn leader(&self) -> Option<(u64, i32)> {
-        let metrics = self.raft.metrics();
-        let metrics = metrics.borrow();
+        let metrics = self.raft_metrics();
         metrics
             .current_leader
             .map(|leader| (leader, metrics.current_term as i32))
     }
 
+    pub fn node_id(&self) -> u64 {
+        self.env.node_id
+    }
+
+    /// On the leader: its epoch and in-sync replicas, from one look at the Raft metrics (the
+    /// leadership report asks this of every partition several times a second).
+    pub fn leadership(&self, lag_max: Duration) -> Option<(i32, Vec<u64>)> {
+        let metrics = self.raft_metrics();
+        if metrics.current_leader != Some(self.env.node_id) {
+            return None;
+        }
+        Some((
+            metrics.current_term as i32,
+            self.in_sync_of(&metrics, lag_max),
+        ))
+    }
+
     /// On the leader: itself and the followers that matched its log end within `lag_max`
     /// and answered this node within that time. Elsewhere: empty (ask the leader).
     pub fn in_sync_replicas(&self, lag_max: Duration) -> Vec<u64> {
-        let metrics = self.raft.metrics();
-        let metrics = metrics.borrow();
+        self.in_sync_of(&self.raft_metrics(), lag_max)
+    }
+
+    fn in_sync_of(&self, metrics: &RaftMetrics, lag_max: Duration) -> Vec<u64> {
         let Some(replication) = metrics.replication.as_ref() else {
             return Vec::new();
         };
@@ -194,8 +224,7 @@ impl Partition {
     /// Whether a majority of the voters (this node included) answered this node within
     /// `window`: without it nothing can commit.
     pub fn has_live_quorum(&self, window: Duration) -> bool {
-        let metrics = self.raft.metrics();
-        let metrics = metrics.borrow();
+        let metrics = self.raft_metrics();
         let membership = metrics.membership_config.membership();
         let (mut voters, mut live) = (0, 0);
         for id in membership.voter_ids() {
@@ -221,7 +250,7 @@ impl Partition {
 
     /// The Kafka leader epoch is the Raft term of the current leader.
     pub fn leader_epoch(&self) -> i32 {
-        self.raft.metrics().borrow().current_term as i32
+        self.raft_metrics().current_term as i32
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -435,7 +464,7 @@ impl Partition {
         let covered = |m: &openraft::RaftMetrics<u64, openraft::BasicNode>| {
             m.snapshot.map_or(0, |s| s.index) >= upto
         };
-        if !covered(&self.raft.metrics().borrow()) {
+        if !covered(&self.raft_metrics()) {
             if let Err(error) = self.raft.trigger().snapshot().await {
                 tracing::warn!(topic = %self.topic, partition = self.index, %error, "snapshot for purge");
                 return;
