@@ -13,6 +13,7 @@ import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import KafkaConnectionError
 
 bootstrap, step, topic = sys.argv[1], sys.argv[2], sys.argv[3]
 args = sys.argv[4:]
@@ -55,7 +56,17 @@ elif step == "fill":
         p.send(topic, value=b"%06d" % i, partition=0)
     p.flush(60)
     p.close()
-    result = admin.delete_records({tp: cut})
+    # kafka-python's admin asks any known broker for metadata, the killed one included, and
+    # does not retry a refused connection itself.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            result = admin.delete_records({tp: cut})
+            break
+        except KafkaConnectionError as error:
+            if time.monotonic() > deadline:
+                fail(f"DeleteRecords: {error}")
+            time.sleep(0.5)
     if result[tp]["low_watermark"] != cut:
         fail(f"DeleteRecords answered {result}")
     print(f"{records} records written, log start moved to {cut}")

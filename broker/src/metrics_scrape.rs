@@ -63,6 +63,10 @@ pub(crate) fn describe() {
         "Last Raft log index applied to the state machine on this broker."
     );
     describe_gauge!(
+        "broker_raft_purged_index",
+        "Last Raft log index removed from this broker's log (by retention, or after a snapshot install)."
+    );
+    describe_gauge!(
         "broker_raft_replication_lag_entries",
         "On the leader, entries each replica (the leader included: not yet flushed) is behind the leader's log."
     );
@@ -289,6 +293,8 @@ fn raft_gauges(topic: &str, partition: i32, raft: &RaftMetrics) {
     metrics::gauge!("broker_raft_applied_index", &labels)
         .set(raft.last_applied.map_or(0, |l| l.index) as f64);
     metrics::gauge!("broker_raft_commit_index", &labels).set(commit_index(raft) as f64);
+    metrics::gauge!("broker_raft_purged_index", &labels)
+        .set(raft.purged.map_or(0, |l| l.index) as f64);
     let last = raft.last_log_index.unwrap_or(0);
     for (replica, matched) in raft.replication.iter().flatten() {
         let lag = last.saturating_sub(matched.map_or(0, |m| m.index));
