@@ -45,13 +45,13 @@ fn log_blob_options(cf_options: &mut Options) {
     cf_options.set_min_blob_size(1024);
     // One flush writes one blob file of about a memtable.
     cf_options.set_blob_file_size(LOG_MEMTABLE_BYTES as u64);
-    // Retention trims partitions from the front, so most blob files die whole. A file that
-    // mixes partitions with different retention keeps its live batches: garbage collection
-    // moves them out of the oldest files as compaction passes, so the file can be deleted.
-    cf_options.set_enable_blob_gc(true);
-    // And once half of those oldest files is garbage, compaction is scheduled for it rather than
-    // waited for: a trimmed partition whose keys sit in a quiet level still frees its disk.
-    cf_options.set_blob_gc_force_threshold(0.5);
+    // No blob garbage collection: it rewrote the live batches of the oldest quarter of blob
+    // files whenever compaction passed their keys, which on a broker holding a few GB cost a
+    // third of its max throughput and multiplied the p99 at half load by 4 (docs/benchmarks.md).
+    // Retention trims partitions from the front, so blob files die whole and are deleted once
+    // compaction has dropped their keys. The price: a file shared by partitions of different
+    // retention stays until its longest-kept batch is trimmed.
+    cf_options.set_enable_blob_gc(false);
 }
 
 pub struct Store {
