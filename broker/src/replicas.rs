@@ -241,7 +241,7 @@ impl Replicas {
             tokio::time::sleep(LEADERSHIP_REPORT_INTERVAL).await;
             let image = metadata.current();
             // Moves are rare and partitions many: look at the pending moves, not at every
-            // partition (the latter was most of an idle broker's CPU with 1,000 partitions).
+            // partition (that was about half of an idle broker's CPU with 1,000 partitions).
             let pending = image
                 .assignments
                 .iter()

@@ -461,9 +461,7 @@ impl Partition {
         if upto == 0 {
             return;
         }
-        let covered = |m: &openraft::RaftMetrics<u64, openraft::BasicNode>| {
-            m.snapshot.map_or(0, |s| s.index) >= upto
-        };
+        let covered = |m: &RaftMetrics| m.snapshot.map_or(0, |s| s.index) >= upto;
         if !covered(&self.raft_metrics()) {
             if let Err(error) = self.raft.trigger().snapshot().await {
                 tracing::warn!(topic = %self.topic, partition = self.index, %error, "snapshot for purge");
