@@ -17,11 +17,17 @@ use crate::storage::keys::{self, METADATA_GROUP};
 use crate::storage::{Store, CF_SM_STATE};
 
 const LEADERSHIP_REPORT_INTERVAL: Duration = Duration::from_millis(250);
+/// A standalone broker's report looks at every partition this often, as a safety net; between
+/// those passes it looks only at partitions whose leadership changed.
+const FULL_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 pub struct Replicas {
     env: RaftEnv,
     store: Arc<Store>,
     partitions: RwLock<HashMap<u64, Arc<Partition>>>,
+    /// Partitions whose vote, role, leader or membership changed since the leadership report
+    /// last looked at them (marked by a watcher per partition, see [`Replicas::watch_leadership`]).
+    leadership_changed: Arc<Mutex<HashSet<u64>>>,
     /// Reconciles run one at a time, so a partition's Raft group is never started twice.
     reconciling: tokio::sync::Mutex<()>,
 }
@@ -32,6 +38,7 @@ impl Replicas {
             env,
             store,
             partitions: RwLock::new(HashMap::new()),
+            leadership_changed: Arc::default(),
             reconciling: tokio::sync::Mutex::new(()),
         }
     }
@@ -97,6 +104,7 @@ impl Replicas {
                 self.store.clone(),
             )
             .await?;
+            self.watch_leadership(&partition);
             self.write().insert(group, partition);
         }
         let removed: Vec<Arc<Partition>> = {
@@ -195,15 +203,46 @@ impl Replicas {
         }
     }
 
+    /// Marks the partition for the leadership report now and whenever openraft's server
+    /// metrics (vote, role, leader, membership) change. A parked task per partition costs nothing
+    /// while nothing changes; the watcher ends when the partition's Raft group shuts down.
+    fn watch_leadership(&self, partition: &Partition) {
+        let (group, changed) = (partition.group, self.leadership_changed.clone());
+        let mut server = partition.raft.server_metrics();
+        lock(&changed).insert(group);
+        tokio::spawn(async move {
+            while server.changed().await.is_ok() {
+                lock(&changed).insert(group);
+            }
+        });
+    }
+
     /// Tells metadata, when it changes, who leads the partitions led here, in which epoch and
     /// with which in-sync replicas, so every broker can answer Metadata for them.
+    ///
+    /// In a cluster every pass looks at every partition, since a follower falling behind or
+    /// catching up changes the ISR without any change of leadership. A standalone broker's ISR
+    /// is always itself, so a pass looks only at the partitions whose leadership changed, and
+    /// at all of them every [`FULL_REPORT_INTERVAL`]: with 1,000 idle partitions, visiting each
+    /// one 4 times a second was most of the broker's idle CPU (docs/benchmarks.md).
     pub async fn report_leadership(self: Arc<Self>, metadata: Metadata, lag_max: Duration) {
+        let mut last_full = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(LEADERSHIP_REPORT_INTERVAL).await;
+            let full = self.env.clustered || last_full.elapsed() >= FULL_REPORT_INTERVAL;
+            let changed = std::mem::take(&mut *lock(&self.leadership_changed));
+            let candidates: Vec<Arc<Partition>> = if full {
+                last_full = tokio::time::Instant::now();
+                self.all()
+            } else {
+                changed
+                    .iter()
+                    .filter_map(|group| self.get(*group))
+                    .collect()
+            };
             let image = metadata.current();
-            let reports: Vec<LeaderReport> = self
-                .read()
-                .values()
+            let reports: Vec<LeaderReport> = candidates
+                .iter()
                 .filter_map(|partition| {
                     let (epoch, isr) = partition.leadership(lag_max)?;
                     let leader = partition.node_id();
@@ -222,11 +261,14 @@ impl Replicas {
             if reports.is_empty() {
                 continue;
             }
+            let groups: Vec<u64> = reports.iter().map(|report| report.group).collect();
             if let Err(error) = metadata
                 .propose(MetadataCommand::ReportLeaders(reports))
                 .await
             {
                 tracing::debug!(%error, "reporting partition leaders");
+                // Not reported: look at them again next pass.
+                lock(&self.leadership_changed).extend(groups);
             }
         }
     }

@@ -103,6 +103,8 @@ pub fn read_error(what: impl ToString) -> openraft::StorageError<u64> {
 #[derive(Clone)]
 pub struct RaftEnv {
     pub node_id: u64,
+    /// Part of a cluster (peers configured), as opposed to a standalone broker.
+    pub clustered: bool,
     /// Every group's Raft config (see [`raft_config`]).
     pub config: Arc<openraft::Config>,
     pub peers: Arc<crate::cluster::peers::Peers>,
@@ -113,6 +115,7 @@ impl RaftEnv {
     pub fn new(node_id: u64, clustered: bool) -> RaftEnv {
         RaftEnv {
             node_id,
+            clustered,
             config: raft_config(clustered),
             peers: Arc::default(),
             router: Arc::default(),
