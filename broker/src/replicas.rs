@@ -104,7 +104,10 @@ impl Replicas {
                 self.store.clone(),
             )
             .await?;
-            self.watch_leadership(&partition);
+            // A cluster's report looks at every partition on every pass (see report_leadership).
+            if !self.env.clustered {
+                self.watch_leadership(&partition);
+            }
             self.write().insert(group, partition);
         }
         let removed: Vec<Arc<Partition>> = {
