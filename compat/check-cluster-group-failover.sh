@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Consumer group across a group-coordinator failover, 3-node cluster, official Java consumer
-# (kafka-clients 4.3.0, CLUSTER_GROUP_PROTOCOL=classic by default, or consumer for KIP-848;
+# (kafka-clients 4.3.1, CLUSTER_GROUP_PROTOCOL=classic by default, or consumer for KIP-848;
 # enable.auto.commit=false, commitSync of exactly the processed offsets after each batch).
 # See java/ClusterGroupCheck.java:
 #   a 4-partition topic with replication factor 3 and CLUSTER_GROUP_RECORDS (16000) records;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Leader failover under load, 3-node cluster, official Java producer (kafka-clients 4.3.0).
+# Leader failover under load, 3-node cluster, official Java producer (kafka-clients 4.3.1).
 #
 # A topic with 1 partition and replication factor 3. java/ClusterProducer writes
 # sequence-numbered records to it continuously (idempotent, acks=all, retries unbounded,

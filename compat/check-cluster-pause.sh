@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A paused (SIGSTOPped) broker, 3-node cluster, official Java producer (kafka-clients 4.3.0).
+# A paused (SIGSTOPped) broker, 3-node cluster, official Java producer (kafka-clients 4.3.1).
 #
 # A topic with 1 partition and replication factor 3; java/ClusterProducer writes to it
 # continuously (idempotent, acks=all, delivery.timeout.ms=120 s, CLUSTER_RATE records/s,

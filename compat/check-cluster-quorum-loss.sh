@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quorum loss, 3-node cluster, official Java producer (kafka-clients 4.3.0, idempotent, acks=all).
+# Quorum loss, 3-node cluster, official Java producer (kafka-clients 4.3.1, idempotent, acks=all).
 #
 # A topic with 1 partition and replication factor 3.
 #   1. 3000 records acknowledged with all three nodes up.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Consumer-group administration with the Java Admin client 4.3.0:
+# Consumer-group administration with the Java Admin client 4.3.1:
 # listConsumerGroups (+ inGroupStates filter) / listGroups,
 # describeConsumerGroups (state, members, assignment, assignor, coordinator),
 # listConsumerGroupOffsets (all / subset), alterConsumerGroupOffsets (refused

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Consumer groups, classic protocol (JoinGroup/SyncGroup/Heartbeat/LeaveGroup,
-# OffsetCommit/OffsetFetch), with the official Java KafkaConsumer 4.3.0
+# OffsetCommit/OffsetFetch), with the official Java KafkaConsumer 4.3.1
 # (group.protocol=classic, enable.auto.commit=false, commitSync after each
 # batch). See java/GroupCheck.java:
 #   split  two members split a 4-partition topic (disjoint, complete, seen by

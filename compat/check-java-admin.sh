@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Official Java Admin client (kafka-clients 4.3.0): createTopics with
+# Official Java Admin client (kafka-clients 4.3.1): createTopics with
 # partitions + config, duplicate create, listTopics, describeTopics,
 # deleteTopics. See java/AdminCheck.java.
 # shellcheck source=compat/lib.sh

@@ -15,7 +15,7 @@ import org.apache.kafka.common.TopicPartition;
 
 /**
  * Consumer group across a group-coordinator failover (compat/check-cluster-group-failover.sh),
- * built on GroupCheck's Worker/Ledger (KafkaConsumer 4.3.0, enable.auto.commit=false, commitSync
+ * built on GroupCheck's Worker/Ledger (KafkaConsumer 4.3.1, enable.auto.commit=false, commitSync
  * of exactly the processed offsets after each batch; a record below the group's committed offset
  * must never be delivered again, redelivery of uncommitted records is legal and counted).
  *

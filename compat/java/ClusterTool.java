@@ -12,7 +12,7 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartitionInfo;
 
 /**
- * Small Admin CLI for the cluster checks (compat/cluster.sh), official Java Admin client 4.3.0.
+ * Small Admin CLI for the cluster checks (compat/cluster.sh), official Java Admin client 4.3.1.
  *
  *   ClusterTool create BOOTSTRAP TOPIC PARTITIONS RF
  *       createTopics with replication factor RF, then waits (60 s) until every partition has a

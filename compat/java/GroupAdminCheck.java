@@ -27,7 +27,7 @@ import org.apache.kafka.common.errors.UnknownMemberIdException;
 import static java.util.concurrent.TimeUnit.SECONDS;
 
 /**
- * Consumer-group administration with the Java Admin client (kafka-clients 4.3.0):
+ * Consumer-group administration with the Java Admin client (kafka-clients 4.3.1):
  * listConsumerGroups (+ state filter) / listGroups, describeConsumerGroups (members,
  * assignments, state), listConsumerGroupOffsets, alterConsumerGroupOffsets,
  * deleteConsumerGroups, and the errors Kafka gives:

@@ -99,7 +99,7 @@ public class ProducerBench {
         double consumeSecs = (System.nanoTime() - t0) / 1e9;
         Util.check(bytes == (long) records * size, "consumed %d bytes, expected %d", bytes, (long) records * size);
         double mb = (double) records * size / 1e6;
-        Util.info("BENCH java kafka-clients 4.3.0: %d x %d B, %d partitions, idempotent acks=all linger.ms=%d "
+        Util.info("BENCH java kafka-clients 4.3.1: %d x %d B, %d partitions, idempotent acks=all linger.ms=%d "
                         + "batch.size=%d: produce %.1f MB/s (%.0f msg/s, %.2fs), consume %.1f MB/s (%.0f msg/s, %.2fs)",
                 records, size, partitions, linger, batch, mb / produceSecs, records / produceSecs, produceSecs,
                 mb / consumeSecs, records / consumeSecs, consumeSecs);
