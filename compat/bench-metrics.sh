@@ -10,6 +10,7 @@
 #   BENCH_RECORDS=500000 BENCH_ROUNDS=3 compat/bench-metrics.sh
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
+require_kbroker "kbroker metrics listener"
 
 N="${BENCH_RECORDS:-200000}"
 SIZE="${BENCH_SIZE:-1024}"

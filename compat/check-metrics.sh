@@ -5,6 +5,7 @@
 # deploy/ (alerts, dashboard) relies on must be there.
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
+require_kbroker "kbroker metrics listener (/metrics)"
 
 command -v promtool >/dev/null || fail "promtool not installed (scripts/install-test-deps installs prometheus)"
 TOPIC="metrics-check-$$"

@@ -9,6 +9,7 @@
 # query of the Grafana dashboard is accepted.
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
+require_kbroker "kbroker metrics listener, deploy/ rules and dashboard"
 
 N="${PROM_RECORDS:-2000}"
 SIZE="${PROM_RECORD_SIZE:-100}"

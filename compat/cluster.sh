@@ -133,6 +133,7 @@ _node_wait_ready() {
 cluster_start() {
     local n="${1:-$CLUSTER_NODES}" i ports
     CLUSTER_NODES=$n
+    require_kbroker "a kbroker cluster (Raft leaders from its /metrics); kafka_ref_cluster_start runs Apache Kafka's"
     "$BROKER_BIN" --help 2>/dev/null | grep -q -- '--peers' \
         || fail "$BROKER_BIN has no --peers option (no cluster mode in this build)"
     read -r -a ports <<<"$(free_ports $((3 * n)))"

@@ -11,10 +11,17 @@
 # After start_broker: BROKER_PID, BROKER_PORT, BOOTSTRAP, BROKER_DATA_DIR,
 # BROKER_METRICS (host:port), BROKER_LOG are exported.
 #
+# COMPAT_TARGET=kafka runs the same lifecycle on the reference, a real Apache
+# Kafka node (compat/kafka-ref.sh): BROKER_PID is its JVM, BROKER_METRICS is
+# unset (no kbroker metrics), and checks that need kbroker itself call
+# require_kbroker, which ends them as skipped (exit 77).
+#
 # Env knobs:
+#   COMPAT_TARGET         kbroker (default: BROKER_BIN) or kafka (Apache Kafka)
 #   BROKER_BIN            broker binary (default $CARGO_TARGET_DIR/release/broker)
 #   KBROKER_CACHE         cache root (jars, compiled java classes)
-#   BROKER_START_TIMEOUT  seconds to wait for the port to accept (default 30)
+#   BROKER_START_TIMEOUT  seconds to wait for the port to accept (default 30;
+#                         for Apache Kafka until it logs "Kafka Server started", 90)
 #   BROKER_EXTRA_ARGS     extra args appended to the broker command line
 #   KEEP_WORK=1           keep $WORK even when the check passes
 
@@ -30,13 +37,22 @@ if [[ -z "${BROKER_BIN:-}" && -x "$KBROKER_CACHE/target-main/release/broker" ]];
     BROKER_BIN="$KBROKER_CACHE/target-main/release/broker"
 fi
 BROKER_BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/broker}"
-BROKER_START_TIMEOUT="${BROKER_START_TIMEOUT:-30}"
-JAR_DIR="$KBROKER_CACHE/jars"
+COMPAT_TARGET="${COMPAT_TARGET:-kbroker}"
+case "$COMPAT_TARGET" in
+kbroker) BROKER_START_TIMEOUT="${BROKER_START_TIMEOUT:-30}" ;;
+kafka) BROKER_START_TIMEOUT="${BROKER_START_TIMEOUT:-90}" ;;
+*) echo "COMPAT_TARGET must be kbroker or kafka, not '$COMPAT_TARGET'" >&2; exit 2 ;;
+esac
+# KAFKA_HOME, KAFKA_VERSION, JAR_DIR: the pinned Apache Kafka release and its client jars.
+# shellcheck source=compat/kafka-env.sh
+source "$COMPAT_DIR/kafka-env.sh"
+# shellcheck source=compat/kafka-ref.sh
+source "$COMPAT_DIR/kafka-ref.sh"
 PYTHON="${PYTHON:-python3}"
 CHECK_NAME="$(basename "$0" .sh)"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/kbroker-$CHECK_NAME.XXXXXX")"
-export WORK COMPAT_DIR REPO_ROOT KBROKER_CACHE BROKER_BIN PYTHON
+export WORK COMPAT_DIR REPO_ROOT KBROKER_CACHE BROKER_BIN PYTHON COMPAT_TARGET
 
 BROKER_PID=""
 BROKER_EXIT_STATUS=0
@@ -68,6 +84,7 @@ broker_alive() {
 # Launch the broker on $BROKER_PORT / $BROKER_DATA_DIR and wait (bounded)
 # until the Kafka port accepts connections.
 _launch_broker() {
+    [[ "$COMPAT_TARGET" == kafka ]] && { _launch_kafka; return; }
     [[ -x "$BROKER_BIN" ]] || fail "broker binary not found: $BROKER_BIN (build it with cargo build --release)"
     echo "==== start $(date +%T) port=$BROKER_PORT data=$BROKER_DATA_DIR" >>"$BROKER_LOG"
     # shellcheck disable=SC2086  # BROKER_EXTRA_ARGS is intentionally word-split
@@ -90,6 +107,17 @@ _launch_broker() {
     log "broker pid=$BROKER_PID listening on $BOOTSTRAP (data $BROKER_DATA_DIR)"
 }
 
+# The same for the reference Apache Kafka node configured by start_broker.
+_launch_kafka() {
+    echo "==== start $(date +%T) Apache Kafka $KAFKA_VERSION port=$BROKER_PORT data=$BROKER_DATA_DIR" >>"$BROKER_LOG"
+    kafka_ref_launch "$WORK/kafka-server.properties" "$BROKER_LOG"
+    BROKER_PID=$KAFKA_REF_PID
+    export BROKER_PID
+    kafka_ref_wait_ready "$BROKER_PID" "$BROKER_LOG" "$KAFKA_REF_LOG_FROM" "$BROKER_PORT" "$BROKER_START_TIMEOUT" \
+        || fail "Apache Kafka did not start (see log)"
+    log "Apache Kafka $KAFKA_VERSION pid=$BROKER_PID listening on $BOOTSTRAP (data $BROKER_DATA_DIR)"
+}
+
 # Fresh data dir, fresh ports.
 start_broker() {
     BROKER_DATA_DIR="$WORK/data"
@@ -100,6 +128,14 @@ start_broker() {
     BOOTSTRAP="127.0.0.1:$BROKER_PORT"
     BROKER_METRICS="127.0.0.1:$BROKER_MPORT"
     export BROKER_DATA_DIR BROKER_PORT BROKER_MPORT BOOTSTRAP BROKER_METRICS
+    if [[ "$COMPAT_TARGET" == kafka ]]; then
+        # Node 1, broker and controller; the controller listener takes the metrics port.
+        unset BROKER_METRICS
+        kafka_ref_config "$WORK/kafka-server.properties" 1 "$BROKER_PORT" "$BROKER_MPORT" \
+            "$BROKER_DATA_DIR" "1@127.0.0.1:$BROKER_MPORT"
+        kafka_ref_format "$WORK/kafka-server.properties" "$(kafka_ref_cluster_id)" >>"$BROKER_LOG" 2>&1 \
+            || fail "kafka-storage format failed (see $BROKER_LOG)"
+    fi
     _launch_broker
 }
 
@@ -134,7 +170,7 @@ stop_broker() {
     if ! wait_broker_exit 15; then
         warn "broker did not exit 15s after SIGTERM; sending SIGKILL"
         kill9_broker
-    elif ((BROKER_EXIT_STATUS != 0)); then
+    elif ((BROKER_EXIT_STATUS != 0)) && ! [[ "$COMPAT_TARGET" == kafka && "$BROKER_EXIT_STATUS" == 143 ]]; then
         # A crash during graceful shutdown is a broker bug, but not what the
         # client checks are about: make it loud without failing the check.
         warn "broker exited with status $BROKER_EXIT_STATUS after SIGTERM (log: $BROKER_LOG)"
@@ -150,6 +186,14 @@ kill9_broker() {
     wait_broker_exit 15 || fail "broker pid $BROKER_PID survived SIGKILL?"
 }
 
+# require_kbroker WHY: a check (or part) that needs kbroker itself, e.g. its metrics
+# listener: with COMPAT_TARGET=kafka the check ends here, reported as skipped (exit 77).
+require_kbroker() {
+    [[ "$COMPAT_TARGET" == kafka ]] || return 0
+    log "SKIP with COMPAT_TARGET=kafka: $*"
+    exit 77
+}
+
 # on_exit 'COMMAND' — run COMMAND (e.g. stop client processes this check
 # started) when the check exits, before the broker is stopped.
 EXIT_HOOKS=()
@@ -161,7 +205,7 @@ _compat_exit() {
     local hook
     for hook in "${EXIT_HOOKS[@]}"; do eval "$hook"; done
     broker_alive && stop_broker
-    if ((rc != 0)); then
+    if ((rc != 0 && rc != 77)); then
         if [[ -s "$BROKER_LOG" ]]; then
             echo "----- broker log tail ($BROKER_LOG) -----" >&2
             tail -n "${LOG_TAIL_LINES:-60}" "$BROKER_LOG" >&2
