@@ -169,7 +169,7 @@ impl RawClient {
 /// A record's key and value, either of which may be null.
 pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 
-/// A valid magic-v2 record batch built with kafka-protocol's encoder.
+/// One valid magic-v2 record batch built with kafka-protocol's encoder.
 pub fn record_batch(records: &[KeyValue<'_>], producer: Option<(i64, i16, i32)>) -> Bytes {
     record_batch_at(records, producer, 1_700_000_000_000)
 }
@@ -196,11 +196,9 @@ pub fn record_batch_at(
             producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: if base_sequence < 0 {
-                -1
-            } else {
-                base_sequence + i as i32
-            },
+            // kafka-protocol starts a new batch wherever `offset - sequence` changes: without a
+            // producer the base sequence is -1 and record i carries -1 + i.
+            sequence: base_sequence + i as i32,
             timestamp: timestamp_ms + i as i64,
             key: key.map(Bytes::copy_from_slice),
             value: value.map(Bytes::copy_from_slice),

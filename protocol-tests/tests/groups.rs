@@ -493,3 +493,146 @@ async fn consumer_group_members_survive_a_restart() {
     );
     drop(keep);
 }
+
+/// One OffsetCommit request per group carrying several partitions of several topics, for
+/// groups that share one `__consumer_offsets` partition: every committed offset survives a
+/// restart, not only one per request (issue 20).
+#[tokio::test]
+async fn multi_partition_commits_of_groups_sharing_a_partition_survive_restart() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, "ma", 3).await;
+    create_topic(&mut client, "mb", 2).await;
+    // Three groups in the same offsets partition (the test broker has 4).
+    let count = 4;
+    let index = |g: &str| (broker::group::java_hash(g) & 0x7fff_ffff) % count;
+    let groups: Vec<String> = (0..)
+        .map(|i| format!("shared-{i}"))
+        .filter(|g| index(g) == index("shared-0"))
+        .take(3)
+        .collect();
+    let commit_all = |group_id: &str, base: i64| {
+        let partitions = |n: i32, base: i64| {
+            (0..n)
+                .map(|p| {
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(p)
+                        .with_committed_offset(base + p as i64)
+                        .with_committed_leader_epoch(-1)
+                        .with_committed_metadata(Some(s(&format!("m{p}"))))
+                })
+                .collect::<Vec<_>>()
+        };
+        OffsetCommitRequest::default()
+            .with_group_id(group(group_id))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(s(""))
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(topic("ma"))
+                    .with_partitions(partitions(3, base)),
+                OffsetCommitRequestTopic::default()
+                    .with_name(topic("mb"))
+                    .with_partitions(partitions(2, base + 100)),
+            ])
+    };
+    for (i, g) in groups.iter().enumerate() {
+        let response = client
+            .request(9, &commit_all(g, 1000 * (i as i64 + 1)))
+            .await;
+        for t in &response.topics {
+            for p in &t.partitions {
+                assert_eq!(
+                    p.error_code, 0,
+                    "commit {g} {:?} {}",
+                    t.name, p.partition_index
+                );
+            }
+        }
+    }
+    // Overwrite one partition of the first group in a later request: the newest value wins.
+    let overwrite = OffsetCommitRequest::default()
+        .with_group_id(group(&groups[0]))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(s(""))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic("ma"))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(1)
+                .with_committed_offset(5)
+                .with_committed_leader_epoch(3)
+                .with_committed_metadata(Some(s("newer")))])]);
+    assert_eq!(
+        client.request(9, &overwrite).await.topics[0].partitions[0].error_code,
+        0
+    );
+
+    async fn all_offsets(
+        client: &mut RawClient,
+        groups: &[String],
+    ) -> Vec<(String, String, i32, i64, i32, String)> {
+        let request = OffsetFetchRequest::default().with_groups(
+            groups
+                .iter()
+                .map(|g| {
+                    OffsetFetchRequestGroup::default()
+                        .with_group_id(group(g))
+                        .with_member_epoch(-1)
+                        .with_topics(None)
+                })
+                .collect(),
+        );
+        let response = client.request(9, &request).await;
+        let mut out = Vec::new();
+        for g in &response.groups {
+            assert_eq!(g.error_code, 0);
+            for t in &g.topics {
+                for p in &t.partitions {
+                    out.push((
+                        g.group_id.to_string(),
+                        t.name.to_string(),
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.metadata.as_deref().unwrap_or("").to_string(),
+                    ));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    let before = all_offsets(&mut client, &groups).await;
+    assert_eq!(
+        before.len(),
+        15,
+        "5 partitions for each of 3 groups: {before:?}"
+    );
+    assert!(before.contains(&(groups[0].clone(), "ma".into(), 1, 5, 3, "newer".into())));
+    assert!(before.contains(&(groups[2].clone(), "mb".into(), 1, 3101, -1, "m1".into())));
+
+    drop(client);
+    let (dir, keep) = broker.stop().await;
+    let broker = TestBroker::start_in(dir).await;
+    let mut client = broker.client().await;
+    let after = loop {
+        // The coordinator loads its partitions right after startup.
+        let response = client
+            .request(
+                9,
+                &OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default(
+                )
+                .with_group_id(group(&groups[0]))
+                .with_member_epoch(-1)
+                .with_topics(None)]),
+            )
+            .await;
+        if response.groups[0].error_code == 0 {
+            break all_offsets(&mut client, &groups).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(after, before, "every committed offset survives the restart");
+    drop(keep);
+}

@@ -495,7 +495,6 @@ impl Coordinator {
         let image = self.metadata.current();
         let mut codes = Vec::with_capacity(offsets.len());
         let mut records = Vec::new();
-        let mut accepted = Vec::new();
         for (topic, partition, value) in offsets {
             let known = image
                 .topics
@@ -512,7 +511,6 @@ impl Coordinator {
                     partition,
                 };
                 records.push((key.encode(), Some(store::encode_offset(&value))));
-                accepted.push((topic, partition, value));
                 ec::NONE
             };
             codes.push(code);
@@ -520,7 +518,7 @@ impl Coordinator {
         if records.is_empty() {
             return codes;
         }
-        if let Err(code) = self.append(group_id, records).await {
+        if let Err(code) = self.append(group_id, records.clone()).await {
             return codes
                 .into_iter()
                 .map(|c| if c == ec::NONE { code } else { c })
@@ -532,11 +530,14 @@ impl Coordinator {
             .groups
             .entry(group_id.to_string())
             .or_insert_with(|| self.new_classic(group_id, now));
-        let committed = state.offsets.entry(group_id.to_string()).or_default();
-        for (topic, partition, value) in accepted {
-            committed.insert((topic, partition), Committed { value });
-        }
+        self.apply_records(&mut state, &records, now);
         codes
+    }
+
+    /// Applies records just committed to `__consumer_offsets` to the live state, exactly as
+    /// a replay of the partition will, so that what a restart rebuilds is what was answered.
+    fn apply_records(&self, state: &mut State, records: &[(Bytes, Option<Bytes>)], now: Instant) {
+        apply_records(state, records, now, self.initial_rebalance_delay);
     }
 
     /// Committed offsets of a group: the requested partitions, or all of them.
@@ -619,12 +620,11 @@ impl Coordinator {
             .encode(),
             None,
         ));
-        if let Err(code) = self.append(group_id, records).await {
+        if let Err(code) = self.append(group_id, records.clone()).await {
             return code;
         }
         let mut state = self.lock();
-        state.offsets.remove(group_id);
-        state.groups.remove(group_id);
+        self.apply_records(&mut state, &records, Instant::now());
         ec::NONE
     }
 
@@ -653,16 +653,9 @@ impl Coordinator {
         partitions: &[(String, i32)],
     ) -> Result<(), i16> {
         let records = store::offset_tombstones(group_id, partitions);
-        self.append(group_id, records).await?;
+        self.append(group_id, records.clone()).await?;
         let mut state = self.lock();
-        if let Some(offsets) = state.offsets.get_mut(group_id) {
-            for key in partitions {
-                offsets.remove(key);
-            }
-            if offsets.is_empty() {
-                state.offsets.remove(group_id);
-            }
-        }
+        self.apply_records(&mut state, &records, Instant::now());
         Ok(())
     }
 
@@ -763,7 +756,11 @@ fn load_partition(
 ) -> anyhow::Result<usize> {
     let mut records = 0;
     for entry in partition.batches()? {
-        for record in partition.decode_batch(&entry)? {
+        let stored = partition.entry_records(&entry)?;
+        let decoded = store::decode_records(stored).map_err(|e| {
+            anyhow::anyhow!("decoding {OFFSETS_TOPIC} entry {}: {e}", entry.log_index)
+        })?;
+        for record in decoded {
             let Some(key) = record.key.and_then(GroupKey::decode) else {
                 continue;
             };
@@ -772,6 +769,19 @@ fn load_partition(
         }
     }
     Ok(records)
+}
+
+fn apply_records(
+    state: &mut State,
+    records: &[(Bytes, Option<Bytes>)],
+    now: Instant,
+    initial_delay: Duration,
+) {
+    for (key, value) in records {
+        if let Some(key) = GroupKey::decode(key.clone()) {
+            apply_record(state, key, value.clone(), now, initial_delay);
+        }
+    }
 }
 
 fn apply_record(
@@ -840,6 +850,211 @@ pub fn topic_infos(image: &MetadataState) -> BTreeMap<String, TopicInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+
+    /// What a coordinator writes to `__consumer_offsets`, as the live paths build it.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Commit(usize, Vec<(usize, i32, i64)>),
+        DeleteOffsets(usize, Vec<(usize, i32)>),
+        DeleteGroup(usize),
+        /// Offsets committed at or before this timestamp expire.
+        Expire(usize, i64),
+        Generation(usize, i32),
+    }
+
+    const GROUPS: [&str; 3] = ["g", "h", "группа"];
+    const TOPICS: [&str; 2] = ["t", "u.v"];
+
+    fn op() -> impl Strategy<Value = Op> {
+        let group = 0..GROUPS.len();
+        let topic = 0..TOPICS.len();
+        prop_oneof![
+            4 => (group.clone(), prop::collection::vec((topic.clone(), 0..4i32, 0..1_000i64), 1..8))
+                .prop_map(|(g, e)| Op::Commit(g, e)),
+            1 => (group.clone(), prop::collection::vec((topic, 0..4i32), 1..4))
+                .prop_map(|(g, p)| Op::DeleteOffsets(g, p)),
+            1 => group.clone().prop_map(Op::DeleteGroup),
+            1 => (group.clone(), 0..40i64).prop_map(|(g, t)| Op::Expire(g, t)),
+            1 => (group, 1..100i32).prop_map(|(g, n)| Op::Generation(g, n)),
+        ]
+    }
+
+    /// The records one operation writes, given the state it runs against (deletes and
+    /// expirations look at what is committed, as the coordinator does).
+    fn records_of(op: &Op, state: &State, at: i64) -> Vec<(Bytes, Option<Bytes>)> {
+        let committed = |g: usize| -> Vec<((String, i32), i64)> {
+            state
+                .offsets
+                .get(GROUPS[g])
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, c)| (k.clone(), c.value.commit_timestamp))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        match op {
+            Op::Commit(g, entries) => entries
+                .iter()
+                .map(|(t, p, offset)| {
+                    let key = GroupKey::Offset {
+                        group: GROUPS[*g].into(),
+                        topic: TOPICS[*t].into(),
+                        partition: *p,
+                    };
+                    let value = OffsetValue {
+                        offset: *offset,
+                        leader_epoch: (*offset % 3) as i32 - 1,
+                        metadata: format!("m{offset}"),
+                        commit_timestamp: at,
+                    };
+                    (key.encode(), Some(store::encode_offset(&value)))
+                })
+                .collect(),
+            Op::DeleteOffsets(g, partitions) => {
+                let partitions: Vec<(String, i32)> = partitions
+                    .iter()
+                    .map(|(t, p)| (TOPICS[*t].to_string(), *p))
+                    .collect();
+                store::offset_tombstones(GROUPS[*g], &partitions)
+            }
+            Op::DeleteGroup(g) => {
+                let partitions: Vec<(String, i32)> =
+                    committed(*g).into_iter().map(|(k, _)| k).collect();
+                let mut records = store::offset_tombstones(GROUPS[*g], &partitions);
+                let key = GroupKey::Group {
+                    group: GROUPS[*g].into(),
+                };
+                records.push((key.encode(), None));
+                records
+            }
+            Op::Expire(g, before) => {
+                let stale: Vec<(String, i32)> = committed(*g)
+                    .into_iter()
+                    .filter(|(_, ts)| ts <= before)
+                    .map(|(k, _)| k)
+                    .collect();
+                store::offset_tombstones(GROUPS[*g], &stale)
+            }
+            Op::Generation(g, generation) => {
+                let value = GroupValue::Classic(GroupRecord {
+                    protocol_type: Some("consumer".into()),
+                    generation_id: *generation,
+                });
+                vec![(
+                    GroupKey::Group {
+                        group: GROUPS[*g].into(),
+                    }
+                    .encode(),
+                    Some(store::encode_group(&value)),
+                )]
+            }
+        }
+    }
+
+    type Offsets = BTreeMap<(String, String, i32), OffsetValue>;
+
+    /// What a state holds that survives a restart: committed offsets and group generations.
+    fn durable(state: &State) -> (Offsets, BTreeMap<String, i32>) {
+        let offsets = state
+            .offsets
+            .iter()
+            .flat_map(|(g, o)| {
+                o.iter()
+                    .map(move |((t, p), c)| ((g.clone(), t.clone(), *p), c.value.clone()))
+            })
+            .collect();
+        let generations = state
+            .groups
+            .iter()
+            .filter_map(|(g, group)| match group {
+                Group::Classic(c) => Some((g.clone(), c.generation_id)),
+                Group::Consumer(_) => None,
+            })
+            .collect();
+        (offsets, generations)
+    }
+
+    fn replay(entries: &[Bytes], now: Instant) -> State {
+        let mut state = State::default();
+        for entry in entries {
+            for record in store::decode_records(entry.clone()).expect("entry decodes") {
+                if let Some(key) = record.key.and_then(GroupKey::decode) {
+                    apply_record(&mut state, key, record.value, now, Duration::ZERO);
+                }
+            }
+        }
+        state
+    }
+
+    proptest! {
+        /// Commits, offset deletes, group deletes and expirations, applied live, give the
+        /// same committed offsets and generations as replaying what they wrote, which are
+        /// those of a plain model of the operations.
+        #[test]
+        fn replay_rebuilds_the_live_state(ops in prop::collection::vec(op(), 1..40)) {
+            let now = Instant::now();
+            let mut live = State::default();
+            let mut model: Offsets = BTreeMap::new();
+            let mut generations: BTreeMap<String, i32> = BTreeMap::new();
+            let mut entries = Vec::new();
+            // Before issue 20's fix: one batch per record, all in one entry.
+            let mut legacy_entries = Vec::new();
+            for (at, op) in ops.iter().enumerate() {
+                let at = at as i64;
+                let records = records_of(op, &live, at);
+                if records.is_empty() {
+                    continue;
+                }
+                entries.push(store::batch(&records, at).expect("one batch"));
+                let mut legacy = Vec::new();
+                for record in &records {
+                    legacy.extend_from_slice(&store::batch(std::slice::from_ref(record), at).expect("batch"));
+                }
+                legacy_entries.push(Bytes::from(legacy));
+                apply_records(&mut live, &records, now, Duration::ZERO);
+
+                match op {
+                    Op::Commit(g, e) => {
+                        for (t, p, offset) in e {
+                            model.insert(
+                                (GROUPS[*g].into(), TOPICS[*t].into(), *p),
+                                OffsetValue {
+                                    offset: *offset,
+                                    leader_epoch: (*offset % 3) as i32 - 1,
+                                    metadata: format!("m{offset}"),
+                                    commit_timestamp: at,
+                                },
+                            );
+                        }
+                    }
+                    Op::DeleteOffsets(g, parts) => {
+                        for (t, p) in parts {
+                            model.remove(&(GROUPS[*g].into(), TOPICS[*t].into(), *p));
+                        }
+                    }
+                    Op::DeleteGroup(g) => {
+                        model.retain(|(group, _, _), _| group != GROUPS[*g]);
+                        generations.remove(GROUPS[*g]);
+                    }
+                    Op::Expire(g, before) => {
+                        model.retain(|(group, _, _), v| {
+                            group != GROUPS[*g] || v.commit_timestamp > *before
+                        });
+                    }
+                    Op::Generation(g, n) => {
+                        generations.insert(GROUPS[*g].into(), *n);
+                    }
+                }
+            }
+            let expected = (model, generations);
+            prop_assert_eq!(&durable(&live), &expected);
+            prop_assert_eq!(&durable(&replay(&entries, now)), &expected);
+            prop_assert_eq!(&durable(&replay(&legacy_entries, now)), &expected);
+        }
+    }
 
     #[test]
     fn java_string_hash() {

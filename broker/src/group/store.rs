@@ -4,7 +4,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -130,6 +130,9 @@ pub fn offset_tombstones(group: &str, partitions: &[(String, i32)]) -> Vec<(Byte
 }
 
 /// One record batch holding `records` (key, value or tombstone), ready to append.
+///
+/// The partition appends what it is given as one batch and assigns offsets from the first
+/// header only, so the encoding must be exactly one batch holding every record (checked).
 pub fn batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<Bytes, String> {
     let records: Vec<Record> = records
         .iter()
@@ -143,7 +146,9 @@ pub fn batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<Bytes, S
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // kafka-protocol starts a new batch wherever `offset - sequence` changes, so the
+            // sequence follows the offset from the base sequence, -1 (no producer).
+            sequence: i as i32 - 1,
             timestamp: now_ms,
             key: Some(key.clone()),
             value: value.clone(),
@@ -156,7 +161,26 @@ pub fn batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<Bytes, S
         compression: Compression::None,
     };
     RecordBatchEncoder::encode(&mut out, &records, &options).map_err(|e| e.to_string())?;
+    let header = crate::partition::batch::parse_header(&out).map_err(|e| e.to_string())?;
+    if header.size_bytes() != out.len() || header.record_count as usize != records.len() {
+        return Err(format!(
+            "{} records encoded as more than one batch",
+            records.len()
+        ));
+    }
     Ok(out.freeze())
+}
+
+/// Every record of a stored `__consumer_offsets` entry, in order. Entries hold one batch, except
+/// those written before issue 20 was fixed: one batch per record, all in one entry; reading
+/// them all recovers the commits that replay used to drop.
+pub fn decode_records(mut entry: Bytes) -> Result<Vec<Record>, String> {
+    let mut records = Vec::new();
+    while entry.has_remaining() {
+        let set = RecordBatchDecoder::decode(&mut entry).map_err(|e| e.to_string())?;
+        records.extend(set.records);
+    }
+    Ok(records)
 }
 
 #[cfg(test)]
@@ -186,5 +210,35 @@ mod tests {
         let records = vec![(GroupKey::Group { group: "g".into() }.encode(), None)];
         let bytes = batch(&records, 1).unwrap();
         assert!(crate::partition::batch::validate(&bytes).is_ok());
+    }
+
+    /// Issue 20: several records used to be encoded as one batch each, of which the partition
+    /// counted (and replay read) only the first.
+    #[test]
+    fn many_records_make_one_batch() {
+        let records: Vec<(Bytes, Option<Bytes>)> = (0..5)
+            .map(|p| {
+                let key = GroupKey::Offset {
+                    group: "g".into(),
+                    topic: "t".into(),
+                    partition: p,
+                };
+                (
+                    key.encode(),
+                    (p != 3).then(|| Bytes::from(vec![b'v'; p as usize])),
+                )
+            })
+            .collect();
+        let bytes = batch(&records, 7).unwrap();
+        let header = crate::partition::batch::validate(&bytes).unwrap();
+        assert_eq!(header.size_bytes(), bytes.len());
+        assert_eq!((header.record_count, header.last_offset_delta), (5, 4));
+        assert_eq!((header.producer_id, header.base_sequence), (-1, -1));
+        let decoded = decode_records(bytes).unwrap();
+        let pairs: Vec<(Bytes, Option<Bytes>)> = decoded
+            .into_iter()
+            .map(|r| (r.key.unwrap(), r.value))
+            .collect();
+        assert_eq!(pairs, records);
     }
 }

@@ -267,13 +267,20 @@ impl Partition {
 
     /// Queues one record batch. Must be called in request order; the append happens in the
     /// order of these calls. The returned future resolves once the batch is committed.
+    ///
+    /// Anything but exactly one batch is refused: the state machine assigns offsets from the
+    /// first header only, so trailing batches would be stored without offsets of their own.
     pub fn submit(
         &self,
         records: Bytes,
     ) -> impl std::future::Future<Output = AppendOutcome> + Send + 'static {
+        let single = batch::parse_header(&records).is_ok_and(|h| h.size_bytes() == records.len());
         let (reply, replied) = oneshot::channel();
-        let queued = self.appender.send((records, reply)).is_ok();
+        let queued = single && self.appender.send((records, reply)).is_ok();
         async move {
+            if !single {
+                return Err(ec::CORRUPT_MESSAGE);
+            }
             if !queued {
                 return Err(ec::NOT_LEADER_OR_FOLLOWER);
             }
@@ -382,11 +389,9 @@ impl Partition {
         Ok(entries)
     }
 
-    /// Decoded records of one committed batch (for timestamp lookups only: never on the hot path).
-    pub fn decode_batch(
-        &self,
-        entry: &IndexValue,
-    ) -> Result<Vec<kafka_protocol::records::Record>, StorageError> {
+    /// A copy of the records of one committed log entry, stamped with its base offset (never on
+    /// the hot path: timestamp lookups and coordinator loads).
+    pub fn entry_records(&self, entry: &IndexValue) -> Result<Bytes, StorageError> {
         let stored = self
             .store
             .db
@@ -395,7 +400,15 @@ impl Partition {
         let (_, records) = codec::append_payload(&stored).map_err(corrupt)?;
         let mut copy = BytesMut::from(records);
         batch::stamp(&mut copy, entry.base_offset, 0);
-        let mut bytes = copy.freeze();
+        Ok(copy.freeze())
+    }
+
+    /// Decoded records of one committed batch (for timestamp lookups only: never on the hot path).
+    pub fn decode_batch(
+        &self,
+        entry: &IndexValue,
+    ) -> Result<Vec<kafka_protocol::records::Record>, StorageError> {
+        let mut bytes = self.entry_records(entry)?;
         kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)
             .map(|set| set.records)
             .map_err(|e| corrupt(format!("decoding batch: {e}")))
