@@ -33,7 +33,6 @@ SECTIONS=(topics configs-topic configs-broker configs-broker-id console groups g
 # warning) against kbroker unless KAFKA_TOOLS_PENDING=1; always run against Apache Kafka.
 declare -A KBROKER_PENDING=(
     [configs-broker-id]="IncrementalAlterConfigs on BROKER '1' becomes a cluster default: DescribeConfigs reports DYNAMIC_DEFAULT_BROKER_CONFIG, not DYNAMIC_BROKER_CONFIG"
-    [groups-unknown]="DescribeGroups v6 answers an unknown group with error NONE and state Dead, not GROUP_ID_NOT_FOUND"
 )
 
 start_broker

@@ -168,7 +168,22 @@ async fn classic_group_lifecycle_lowest_and_highest() {
         .await;
     assert_eq!(described.groups[0].group_state.as_str(), "Stable");
     assert_eq!(described.groups[0].members.len(), 1);
-    assert_eq!(described.groups[1].group_state.as_str(), "Dead");
+    // Kafka 4.x (KIP-1043): an unknown group is GROUP_ID_NOT_FOUND from v6 on, Dead before.
+    assert_eq!(described.groups[1].error_code, 69);
+    assert_eq!(
+        described.groups[1].error_message.as_deref(),
+        Some("Group nope not found.")
+    );
+    let v5 = client
+        .request(
+            5,
+            &DescribeGroupsRequest::default().with_groups(vec![group("nope")]),
+        )
+        .await;
+    assert_eq!(
+        (v5.groups[0].error_code, v5.groups[0].group_state.as_str()),
+        (0, "Dead")
+    );
     let low = client
         .request(
             0,
@@ -634,5 +649,19 @@ async fn multi_partition_commits_of_groups_sharing_a_partition_survive_restart()
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!(after, before, "every committed offset survives the restart");
+    // Known only by its offsets, the group is an Empty classic group, as in Kafka.
+    let described = client
+        .request(
+            6,
+            &DescribeGroupsRequest::default().with_groups(vec![group(&groups[1])]),
+        )
+        .await;
+    assert_eq!(
+        (
+            described.groups[0].error_code,
+            described.groups[0].group_state.as_str()
+        ),
+        (0, "Empty")
+    );
     drop(keep);
 }

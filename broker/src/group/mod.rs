@@ -574,6 +574,12 @@ impl Coordinator {
         }
     }
 
+    /// Whether `group_id` has committed offsets (a group Kafka lists and describes as Empty
+    /// even when it has no members or generation).
+    pub fn has_offsets(&self, group_id: &str) -> bool {
+        self.lock().offsets.contains_key(group_id)
+    }
+
     pub fn with_group<T>(&self, group_id: &str, f: impl FnOnce(Option<&Group>) -> T) -> T {
         f(self.lock().groups.get(group_id))
     }

@@ -304,30 +304,48 @@ pub fn describe_groups(
             if let Err(code) = ctx.groups.partition_for(group_id.as_str()) {
                 return described.with_error_code(code);
             }
+            let has_offsets = ctx.groups.has_offsets(group_id.as_str());
             ctx.groups.with_group(group_id.as_str(), |group| {
-                describe_one(described, version, group)
+                describe_one(described, version, group, has_offsets)
             })
         })
         .collect();
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
-fn describe_one(described: DescribedGroup, version: i16, group: Option<&Group>) -> DescribedGroup {
+/// One group as Kafka 4.x describes it. A group known only by its committed offsets is an
+/// Empty classic group (as Kafka, which keeps such a group until its offsets are gone); an
+/// unknown one is GROUP_ID_NOT_FOUND from v6 on (KIP-1043) and Dead before.
+fn describe_one(
+    described: DescribedGroup,
+    version: i16,
+    group: Option<&Group>,
+    has_offsets: bool,
+) -> DescribedGroup {
     let described = described.with_error_code(ec::NONE);
     let described = if version >= 3 {
         described.with_authorized_operations(i32::MIN)
     } else {
         described
     };
+    let group_id = described.group_id.to_string();
     match group {
+        None if has_offsets => described
+            .with_group_state(str_bytes("Empty"))
+            .with_protocol_type(str_bytes(""))
+            .with_protocol_data(str_bytes("")),
+        None if version >= 6 => described
+            .with_error_code(ec::GROUP_ID_NOT_FOUND)
+            .with_error_message(Some(str_bytes(&format!("Group {group_id} not found.")))),
         None => described
             .with_group_state(str_bytes("Dead"))
             .with_protocol_type(str_bytes(""))
             .with_protocol_data(str_bytes("")),
         Some(Group::Consumer(_)) if version >= 6 => described
             .with_error_code(ec::GROUP_ID_NOT_FOUND)
-            .with_error_message(Some(str_bytes("Group is not a classic group.")))
-            .with_group_state(str_bytes("Dead")),
+            .with_error_message(Some(str_bytes(&format!(
+                "Group {group_id} is not a classic group."
+            )))),
         Some(Group::Consumer(g)) => described
             .with_group_state(str_bytes(g.state()))
             .with_protocol_type(str_bytes("consumer"))
