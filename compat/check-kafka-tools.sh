@@ -32,7 +32,6 @@ SECTIONS=(topics configs-topic configs-broker configs-broker-id console groups g
 # Sections kbroker does not pass yet, with what it answers differently: skipped (with a
 # warning) against kbroker unless KAFKA_TOOLS_PENDING=1; always run against Apache Kafka.
 declare -A KBROKER_PENDING=(
-    [configs-broker-id]="IncrementalAlterConfigs on BROKER '1' becomes a cluster default: DescribeConfigs reports DYNAMIC_DEFAULT_BROKER_CONFIG, not DYNAMIC_BROKER_CONFIG"
 )
 
 start_broker

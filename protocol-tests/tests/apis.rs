@@ -629,6 +629,111 @@ async fn configs_describe_alter_incremental() {
     assert_eq!(codes, vec![40, 3, 0]);
 }
 
+/// `kafka-configs --entity-type brokers --entity-name 1` sets a config of broker 1 alone
+/// (DYNAMIC_BROKER_CONFIG), ahead of the cluster-wide default (`--entity-default`,
+/// DYNAMIC_DEFAULT_BROKER_CONFIG); both survive a restart and a topic without an override
+/// follows broker 1's value on broker 1.
+#[tokio::test]
+async fn broker_configs_per_broker_and_cluster_default() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "pb", 1).await;
+    // Without its override (create_topic sets retention.ms), the topic follows the broker.
+    let unset = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s("pb"))
+            .with_configs(vec![incremental::AlterableConfig::default()
+                .with_name(s("retention.ms"))
+                .with_config_operation(1)]),
+    ]);
+    assert_eq!(client.request(1, &unset).await.responses[0].error_code, 0);
+    let set = |broker: &str, value: Option<&str>| {
+        let op = match value {
+            Some(v) => incremental::AlterableConfig::default()
+                .with_name(s("log.retention.ms"))
+                .with_config_operation(0)
+                .with_value(Some(s(v))),
+            None => incremental::AlterableConfig::default()
+                .with_name(s("log.retention.ms"))
+                .with_config_operation(1),
+        };
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental::AlterConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(s(broker))
+                .with_configs(vec![op]),
+        ])
+    };
+    for (broker, value) in [("", "7000"), ("1", "3600000")] {
+        let response = client.request(1, &set(broker, Some(value))).await;
+        assert_eq!(response.responses[0].error_code, 0, "broker '{broker}'");
+    }
+    let other = client.request(1, &set("2", Some("1"))).await;
+    assert_eq!(
+        other.responses[0].error_code, 42,
+        "another broker's resource"
+    );
+
+    // (value, source, synonym sources) of log.retention.ms for broker "1" and "", and the
+    // topic's retention.ms.
+    async fn read(client: &mut RawClient) -> Vec<(String, i8, Vec<i8>)> {
+        let resource = |kind: i8, name: &str, key: &str| {
+            DescribeConfigsResource::default()
+                .with_resource_type(kind)
+                .with_resource_name(s(name))
+                .with_configuration_keys(Some(vec![s(key)]))
+        };
+        let request = DescribeConfigsRequest::default()
+            .with_include_synonyms(true)
+            .with_resources(vec![
+                resource(4, "1", "log.retention.ms"),
+                resource(4, "", "log.retention.ms"),
+                resource(2, "pb", "retention.ms"),
+            ]);
+        client
+            .request(4, &request)
+            .await
+            .results
+            .iter()
+            .map(|r| {
+                assert_eq!(r.error_code, 0);
+                let c = &r.configs[0];
+                (
+                    c.value.as_deref().unwrap_or("").to_string(),
+                    c.config_source,
+                    c.synonyms.iter().map(|s| s.source).collect(),
+                )
+            })
+            .collect()
+    }
+    let expected = vec![
+        ("3600000".to_string(), 2, vec![2, 3, 5]),
+        ("7000".to_string(), 3, vec![3, 5]),
+        ("3600000".to_string(), 5, vec![5]),
+    ];
+    assert_eq!(read(&mut client).await, expected);
+
+    drop(client);
+    let (dir, keep) = broker.stop().await;
+    let broker = TestBroker::start_in(dir).await;
+    let mut client = broker.client().await;
+    assert_eq!(read(&mut client).await, expected, "after a restart");
+
+    let response = client.request(0, &set("1", None)).await;
+    assert_eq!(response.responses[0].error_code, 0);
+    assert_eq!(
+        read(&mut client).await,
+        vec![
+            ("7000".to_string(), 3, vec![3, 5]),
+            ("7000".to_string(), 3, vec![3, 5]),
+            ("7000".to_string(), 5, vec![5]),
+        ],
+        "broker 1's own value deleted: the cluster default shows through"
+    );
+    drop(keep);
+}
+
 #[tokio::test]
 async fn describe_cluster_lowest_and_highest() {
     let broker = TestBroker::start().await;

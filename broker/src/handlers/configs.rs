@@ -23,6 +23,7 @@ const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 
 const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
@@ -51,7 +52,9 @@ pub fn describe(
                     .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
             };
             let entries = match resource.resource_type {
-                RESOURCE_TOPIC => topic_entries(&image, resource.resource_name.as_str()),
+                RESOURCE_TOPIC => {
+                    topic_entries(ctx.config.node_id, &image, resource.resource_name.as_str())
+                }
                 RESOURCE_BROKER => broker_entries(ctx, &image, resource.resource_name.as_str()),
                 other => Err((
                     ec::INVALID_REQUEST,
@@ -77,24 +80,32 @@ pub fn describe(
 
 struct Entry {
     def: &'static ConfigDef,
-    value: String,
-    source: i8,
+    /// Every level that sets the config, as (value, source), the effective one first.
+    levels: Vec<(String, i8)>,
     read_only: bool,
 }
 
 impl Entry {
     fn to_result(&self, version: i16, include_synonyms: bool) -> DescribeConfigsResourceResult {
+        let (value, source) = self.levels.first().cloned().unwrap_or_default();
         let mut result = DescribeConfigsResourceResult::default()
             .with_name(str_bytes(self.def.name))
-            .with_value(Some(str_bytes(&self.value)))
+            .with_value(Some(str_bytes(&value)))
             .with_read_only(self.read_only)
-            .with_config_source(self.source)
+            .with_config_source(source)
             .with_is_sensitive(false);
         if include_synonyms {
-            result = result.with_synonyms(vec![DescribeConfigsSynonym::default()
-                .with_name(str_bytes(self.def.name))
-                .with_value(Some(str_bytes(&self.value)))
-                .with_source(self.source)]);
+            result = result.with_synonyms(
+                self.levels
+                    .iter()
+                    .map(|(value, source)| {
+                        DescribeConfigsSynonym::default()
+                            .with_name(str_bytes(self.def.name))
+                            .with_value(Some(str_bytes(value)))
+                            .with_source(*source)
+                    })
+                    .collect(),
+            );
         }
         if version >= 3 {
             result = result.with_config_type(self.def.kind as i8);
@@ -103,7 +114,7 @@ impl Entry {
     }
 }
 
-fn topic_entries(image: &MetadataState, name: &str) -> Result<Vec<Entry>, Failure> {
+fn topic_entries(node: u64, image: &MetadataState, name: &str) -> Result<Vec<Entry>, Failure> {
     let topic = image.topics.get(name).ok_or_else(|| {
         (
             ec::UNKNOWN_TOPIC_OR_PARTITION,
@@ -119,21 +130,25 @@ fn topic_entries(image: &MetadataState, name: &str) -> Result<Vec<Entry>, Failur
                 SOURCE_DEFAULT
             };
             let value = image
-                .topic_config_value(topic, def.name)
+                .topic_config_value(node, topic, def.name)
                 .unwrap_or_else(|| def.default.to_string());
             Entry {
                 def,
-                value,
-                source,
+                levels: vec![(value, source)],
                 read_only: false,
             }
         })
         .collect())
 }
 
-fn check_broker_name(ctx: &Ctx, name: &str) -> Result<(), Failure> {
-    if name.is_empty() || name == ctx.node_id().to_string() {
-        return Ok(());
+/// The broker a BROKER resource names: None for the cluster-wide default (""), else this
+/// node (the Admin client sends a broker's resource to that broker).
+fn check_broker_name(ctx: &Ctx, name: &str) -> Result<Option<u64>, Failure> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if name == ctx.node_id().to_string() {
+        return Ok(Some(ctx.config.node_id));
     }
     Err((
         ec::INVALID_REQUEST,
@@ -144,8 +159,12 @@ fn check_broker_name(ctx: &Ctx, name: &str) -> Result<(), Failure> {
     ))
 }
 
+/// A broker's configs with Kafka's precedence: its own dynamic config, the cluster-wide
+/// dynamic default, the static config, the default. The cluster resource ("") shows the
+/// levels below a broker's own.
 fn broker_entries(ctx: &Ctx, image: &MetadataState, name: &str) -> Result<Vec<Entry>, Failure> {
-    check_broker_name(ctx, name)?;
+    let broker = check_broker_name(ctx, name)?;
+    let own = broker.and_then(|id| image.per_broker_configs.get(&id));
     Ok(configs::BROKER_CONFIGS
         .iter()
         .map(|def| {
@@ -157,15 +176,19 @@ fn broker_entries(ctx: &Ctx, image: &MetadataState, name: &str) -> Result<Vec<En
                 "socket.request.max.bytes" => Some(ctx.config.request_bytes_max.to_string()),
                 _ => None,
             };
-            let (value, source) = match (image.broker_configs.get(def.name), static_value) {
-                (Some(value), _) => (value.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER),
-                (None, Some(value)) => (value, SOURCE_STATIC_BROKER),
-                (None, None) => (def.default.to_string(), SOURCE_DEFAULT),
-            };
+            let levels = [
+                own.and_then(|c| c.get(def.name))
+                    .map(|v| (v.clone(), SOURCE_DYNAMIC_BROKER)),
+                image
+                    .broker_configs
+                    .get(def.name)
+                    .map(|v| (v.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER)),
+                static_value.map(|v| (v, SOURCE_STATIC_BROKER)),
+                Some((def.default.to_string(), SOURCE_DEFAULT)),
+            ];
             Entry {
                 def,
-                value,
-                source,
+                levels: levels.into_iter().flatten().collect(),
                 read_only: !def.dynamic,
             }
         })
@@ -208,7 +231,7 @@ async fn apply(
             }
         }
         RESOURCE_BROKER => {
-            check_broker_name(ctx, resource_name)?;
+            let broker = check_broker_name(ctx, resource_name)?;
             for (key, value) in &changes {
                 let def = configs::broker_config(key).ok_or_else(|| {
                     (
@@ -226,7 +249,11 @@ async fn apply(
                     configs::validate(def, value).map_err(|m| (ec::INVALID_CONFIG, m))?;
                 }
             }
-            MetadataCommand::AlterBrokerConfigs { changes, replace }
+            MetadataCommand::AlterBrokerConfigs {
+                broker,
+                changes,
+                replace,
+            }
         }
         other => {
             return Err((
@@ -322,8 +349,13 @@ fn incremental_changes(
             RESOURCE_TOPIC => image
                 .topics
                 .get(resource.resource_name.as_str())
-                .and_then(|t| image.topic_config_value(t, key)),
-            _ => image.broker_configs.get(key).cloned(),
+                .and_then(|t| image.topic_config_value(ctx.config.node_id, t, key)),
+            _ if resource.resource_name.is_empty() => image.broker_configs.get(key).cloned(),
+            _ => image
+                .per_broker_configs
+                .get(&ctx.config.node_id)
+                .and_then(|c| c.get(key))
+                .cloned(),
         }
     };
     let mut changes = BTreeMap::new();

@@ -205,7 +205,11 @@ pub async fn create_topics(
             result = result
                 .with_num_partitions(partitions)
                 .with_replication_factor(factor)
-                .with_configs(Some(effective_configs(&image, &overrides)));
+                .with_configs(Some(effective_configs(
+                    ctx.config.node_id,
+                    &image,
+                    &overrides,
+                )));
         }
         if version >= 7 {
             result = result.with_topic_id(topic_id);
@@ -232,6 +236,7 @@ fn failed(
 }
 
 fn effective_configs(
+    node: u64,
     image: &MetadataState,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<CreatableTopicConfigs> {
@@ -242,9 +247,7 @@ fn effective_configs(
                 Some(value) => (value.clone(), 1),
                 None => (
                     image
-                        .broker_configs
-                        .get(def.name)
-                        .cloned()
+                        .topic_default(node, def.name)
                         .unwrap_or_else(|| def.default.to_string()),
                     5,
                 ),

@@ -64,7 +64,11 @@ pub enum MetadataCommand {
         changes: BTreeMap<String, Option<String>>,
         replace: bool,
     },
+    /// Dynamic broker configs: for one broker (`kafka-configs --entity-name 1`), or the
+    /// cluster-wide default when `broker` is None (`--entity-default`).
     AlterBrokerConfigs {
+        #[serde(default)]
+        broker: Option<u64>,
         changes: BTreeMap<String, Option<String>>,
         replace: bool,
     },

@@ -58,7 +58,12 @@ impl Assignment {
 pub struct MetadataState {
     pub cluster_id: String,
     pub topics: BTreeMap<String, TopicMeta>,
+    /// Dynamic broker configs for the whole cluster (Kafka's DYNAMIC_DEFAULT_BROKER_CONFIG).
     pub broker_configs: BTreeMap<String, String>,
+    /// Dynamic broker configs of one broker (DYNAMIC_BROKER_CONFIG): ahead of the cluster's
+    /// on that broker.
+    #[serde(default)]
+    pub per_broker_configs: BTreeMap<u64, BTreeMap<String, String>>,
     /// Next Raft group id for a partition; ids are never reused, so a re-created topic never
     /// sees an old topic's records.
     pub next_group: u64,
@@ -76,6 +81,7 @@ impl Default for MetadataState {
             cluster_id: String::new(),
             topics: BTreeMap::new(),
             broker_configs: BTreeMap::new(),
+            per_broker_configs: BTreeMap::new(),
             next_group: 1,
             next_producer_id: 1000,
             brokers: BTreeMap::new(),
@@ -224,8 +230,24 @@ impl MetadataState {
                 apply_changes(&mut topic.configs, changes, *replace);
                 MetadataResult::Done
             }
-            MetadataCommand::AlterBrokerConfigs { changes, replace } => {
+            MetadataCommand::AlterBrokerConfigs {
+                broker: None,
+                changes,
+                replace,
+            } => {
                 apply_changes(&mut self.broker_configs, changes, *replace);
+                MetadataResult::Done
+            }
+            MetadataCommand::AlterBrokerConfigs {
+                broker: Some(id),
+                changes,
+                replace,
+            } => {
+                let configs = self.per_broker_configs.entry(*id).or_default();
+                apply_changes(configs, changes, *replace);
+                if configs.is_empty() {
+                    self.per_broker_configs.remove(id);
+                }
                 MetadataResult::Done
             }
             MetadataCommand::AllocateProducerId => {
@@ -360,11 +382,28 @@ impl MetadataState {
         self.topics.values().find(|t| &t.id == id)
     }
 
-    /// Effective value of a topic config: the override, else the broker's, else the default.
-    pub fn topic_config_value(&self, topic: &TopicMeta, key: &str) -> Option<String> {
-        if let Some(value) = topic.configs.get(key) {
-            return Some(value.clone());
+    /// A dynamic broker config as broker `node` sees it: its own override, else the
+    /// cluster-wide one.
+    pub fn broker_config_value(&self, node: u64, key: &str) -> Option<String> {
+        self.per_broker_configs
+            .get(&node)
+            .and_then(|c| c.get(key))
+            .or_else(|| self.broker_configs.get(key))
+            .cloned()
+    }
+
+    /// Effective value of a topic config on broker `node`: the topic's override, else
+    /// [`Self::topic_default`].
+    pub fn topic_config_value(&self, node: u64, topic: &TopicMeta, key: &str) -> Option<String> {
+        match topic.configs.get(key) {
+            Some(value) => Some(value.clone()),
+            None => self.topic_default(node, key),
         }
+    }
+
+    /// A topic config without a topic override, on broker `node`: the broker's dynamic config
+    /// of the same meaning (e.g. `log.retention.ms` for `retention.ms`), else Kafka's default.
+    pub fn topic_default(&self, node: u64, key: &str) -> Option<String> {
         let broker_key = match key {
             "retention.ms" => "log.retention.ms",
             "retention.bytes" => "log.retention.bytes",
@@ -373,9 +412,7 @@ impl MetadataState {
             "max.message.bytes" => "message.max.bytes",
             other => other,
         };
-        self.broker_configs
-            .get(broker_key)
-            .cloned()
+        self.broker_config_value(node, broker_key)
             .or_else(|| configs::topic_config(key).map(|d| d.default.to_string()))
     }
 }
@@ -538,12 +575,14 @@ mod tests {
         });
         let topic = state.topics["t"].clone();
         assert_eq!(
-            state.topic_config_value(&topic, "retention.ms").as_deref(),
+            state
+                .topic_config_value(1, &topic, "retention.ms")
+                .as_deref(),
             Some("1000")
         );
         assert_eq!(
             state
-                .topic_config_value(&topic, "max.message.bytes")
+                .topic_config_value(1, &topic, "max.message.bytes")
                 .as_deref(),
             Some("1048588")
         );

@@ -26,12 +26,12 @@ pub async fn run_once(metadata: &Metadata, replicas: &Replicas) {
         };
         let config = |key: &str, default: i64| {
             image
-                .topic_config_value(topic, key)
+                .topic_config_value(partition.node_id(), topic, key)
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(default)
         };
         let deletes = image
-            .topic_config_value(topic, "cleanup.policy")
+            .topic_config_value(partition.node_id(), topic, "cleanup.policy")
             .is_some_and(|p| p.split(',').any(|p| p.trim() == "delete"));
         // Group offsets are compacted in Kafka, never deleted by age.
         if partition.is_leader() && deletes && topic.name != OFFSETS_TOPIC {
