@@ -55,6 +55,11 @@ impl Replicas {
         self.read().len()
     }
 
+    /// Bytes of record batches the replica of `group` hosted here retains (DescribeLogDirs).
+    pub fn retained_bytes(&self, group: u64) -> Result<u64, crate::storage::StorageError> {
+        crate::partition::state_machine::retained_bytes(&self.store, group)
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Arc<Partition>>> {
         self.partitions.read().unwrap_or_else(|p| p.into_inner())
     }

@@ -7,7 +7,6 @@ use kafka_protocol::messages::delete_records_request::{
 };
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use protocol_tests::{record_batch_at, RawClient, TestBroker};
@@ -48,16 +47,7 @@ async fn produce(client: &mut RawClient, topic: &str, timestamp_ms: i64, value: 
         None,
         timestamp_ms,
     );
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch))])]);
-    let response = client.request(9, &request).await;
-    let partition = &response.responses[0].partition_responses[0];
+    let partition = client.produce(topic, 0, batch).await;
     assert_eq!(partition.error_code, 0);
     partition.base_offset
 }

@@ -6,6 +6,7 @@ pub mod configs;
 pub mod consumer_group;
 pub mod delete_records;
 pub mod describe_cluster;
+pub mod describe_log_dirs;
 pub mod fetch;
 pub mod groups;
 pub mod leader_epoch;
@@ -125,6 +126,11 @@ pub const SUPPORTED: &[ApiSpec] = &[
         OffsetForLeaderEpoch,
         OffsetForLeaderEpochRequest,
         OffsetForLeaderEpochResponse
+    ),
+    api!(
+        DescribeLogDirs,
+        DescribeLogDirsRequest,
+        DescribeLogDirsResponse
     ),
     api!(
         FindCoordinator,
@@ -253,6 +259,9 @@ pub fn handle(
             ResponseKind::DescribeCluster(describe_cluster::handle(&ctx, req)),
         ))
         .boxed(),
+        RequestKind::DescribeLogDirs(req) => ready(ResponseKind::DescribeLogDirs(
+            describe_log_dirs::handle(&ctx, req),
+        )),
         RequestKind::DeleteRecords(req) => async move {
             Some(ResponseKind::DeleteRecords(
                 delete_records::handle(&ctx, req).await,

@@ -55,6 +55,36 @@ pub struct Checkpoint {
     pub epochs: BTreeMap<u64, i64>,
 }
 
+/// The part of a checkpoint DescribeLogDirs reads (serde skips the rest).
+#[derive(Deserialize)]
+struct RetainedBytes {
+    #[serde(default)]
+    size_bytes: u64,
+}
+
+/// The checkpoint the last apply on this node wrote (that write is not synced, but RocksDB
+/// reads it back from its memtable), or `None` before the first apply.
+fn stored_checkpoint<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    group: u64,
+) -> Result<Option<T>, crate::storage::StorageError> {
+    let Some(bytes) = store.get(CF_SM_STATE, &state_key(group, TAG_CHECKPOINT))? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| crate::storage::StorageError::Corrupt {
+            cf: CF_SM_STATE,
+            what: e.to_string(),
+        })
+}
+
+/// Bytes of the record batches a partition replica retains (from its log start offset to its
+/// high watermark), as of its last apply: what `retention.bytes` is measured against.
+pub fn retained_bytes(store: &Store, group: u64) -> Result<u64, crate::storage::StorageError> {
+    Ok(stored_checkpoint::<RetainedBytes>(store, group)?.map_or(0, |c| c.size_bytes))
+}
+
 /// Leader epochs remembered; older ones answer as the oldest kept.
 const EPOCHS_KEPT: usize = 1000;
 
@@ -73,15 +103,7 @@ impl PartitionStateMachine {
         tail: Arc<LogTail>,
         shared: Arc<PartitionShared>,
     ) -> Result<PartitionStateMachine, crate::storage::StorageError> {
-        let state = match store.get(CF_SM_STATE, &state_key(group, TAG_CHECKPOINT))? {
-            None => Checkpoint::default(),
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                crate::storage::StorageError::Corrupt {
-                    cf: CF_SM_STATE,
-                    what: e.to_string(),
-                }
-            })?,
-        };
+        let state = stored_checkpoint::<Checkpoint>(&store, group)?.unwrap_or_default();
         shared.set_high_watermark(state.next_offset);
         shared.set_log_start_offset(state.log_start_offset);
         shared.set_epochs(&state.epochs);
