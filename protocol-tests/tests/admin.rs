@@ -1,8 +1,9 @@
-//! The admin APIs Kafka's tools use (kafka-log-dirs), at their lowest and highest version,
-//! through raw frames.
+//! The admin APIs Kafka's tools use (kafka-log-dirs, kafka-metadata-quorum), at their lowest
+//! and highest version, through raw frames.
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+use kafka_protocol::messages::describe_quorum_request as quorum;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use protocol_tests::{record_batch, RawClient, TestBroker};
@@ -104,4 +105,93 @@ async fn describe_log_dirs_lowest_and_highest() {
         )
         .await;
     assert!(none.results[0].topics.is_empty());
+}
+
+fn quorum_request(topic: &str, partitions: &[i32]) -> DescribeQuorumRequest {
+    DescribeQuorumRequest::default().with_topics(vec![quorum::TopicData::default()
+        .with_topic_name(name(topic))
+        .with_partitions(
+            partitions
+                .iter()
+                .map(|p| quorum::PartitionData::default().with_partition_index(*p))
+                .collect(),
+        )])
+}
+
+#[tokio::test]
+async fn describe_quorum_lowest_and_highest() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, "grow", 1).await;
+
+    let v0 = client
+        .request(0, &quorum_request("__cluster_metadata", &[0]))
+        .await;
+    assert_eq!(v0.error_code, 0);
+    assert_eq!(v0.topics.len(), 1);
+    assert_eq!(v0.topics[0].topic_name.as_str(), "__cluster_metadata");
+    let partition = &v0.topics[0].partitions[0];
+    assert_eq!((partition.partition_index, partition.error_code), (0, 0));
+    assert_eq!(partition.leader_id.0, 1);
+    assert!(partition.leader_epoch >= 1);
+    // The cluster's creation, the offsets topic and "grow" are committed metadata entries.
+    assert!(
+        partition.high_watermark >= 3,
+        "{}",
+        partition.high_watermark
+    );
+    assert_eq!(partition.current_voters.len(), 1);
+    let voter = &partition.current_voters[0];
+    assert_eq!(voter.replica_id.0, 1);
+    assert!(voter.log_end_offset >= partition.high_watermark);
+    assert!(partition.observers.is_empty());
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let v2 = client
+        .request(2, &quorum_request("__cluster_metadata", &[0]))
+        .await;
+    let partition = &v2.topics[0].partitions[0];
+    assert_eq!(partition.error_code, 0);
+    // Kafka leaves the message at its default, the empty string.
+    assert!(partition
+        .error_message
+        .as_ref()
+        .is_none_or(|m| m.is_empty()));
+    let voter = &partition.current_voters[0];
+    assert_eq!(voter.replica_directory_id, uuid::Uuid::nil());
+    // Kafka reports the leader as fetching and caught up at the time of the answer.
+    assert!(voter.last_fetch_timestamp >= before);
+    assert_eq!(voter.last_caught_up_timestamp, voter.last_fetch_timestamp);
+    assert_eq!(v2.nodes.len(), 1);
+    assert_eq!(v2.nodes[0].node_id.0, 1);
+    let listener = &v2.nodes[0].listeners[0];
+    assert_eq!(listener.name.as_str(), "PLAINTEXT");
+    assert_eq!(listener.host.as_str(), "127.0.0.1");
+    assert_eq!(listener.port, broker.addr.port());
+
+    // Anything but exactly __cluster_metadata-0: UNKNOWN_TOPIC_OR_PARTITION for each partition
+    // named, as Kafka's RaftUtil.hasValidTopicPartition.
+    for request in [
+        quorum_request("grow", &[0]),
+        quorum_request("__cluster_metadata", &[1]),
+        quorum_request("__cluster_metadata", &[0, 0]),
+    ] {
+        let response = client.request(2, &request).await;
+        assert_eq!(response.error_code, 0);
+        let named: Vec<(i32, i16)> = response.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.error_code))
+            .collect();
+        let asked: Vec<(i32, i16)> = request.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, 3))
+            .collect();
+        assert_eq!(named, asked);
+        assert!(response.topics[0].partitions[0].error_message.is_some());
+    }
 }

@@ -1,21 +1,30 @@
 //! Finds the local Raft node an incoming RPC is for, and runs it.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use openraft::error::{ClientWriteError, RaftError};
 
 use super::wire::{Request, Response};
+use crate::metadata::quorum::QuorumTracker;
 use crate::raft::{Command, CommandResult, Raft};
 use crate::storage::keys::METADATA_GROUP;
 
 /// The Raft groups this node runs, by group id (0 is the metadata group).
-#[derive(Default)]
 pub struct Router {
     groups: RwLock<HashMap<u64, Raft>>,
+    /// The metadata group's follower timestamps, for DescribeQuorum.
+    quorum: Arc<QuorumTracker>,
 }
 
 impl Router {
+    pub fn new(quorum: Arc<QuorumTracker>) -> Router {
+        Router {
+            groups: RwLock::default(),
+            quorum,
+        }
+    }
+
     pub fn register(&self, group: u64, raft: Raft) {
         self.groups
             .write()
@@ -68,6 +77,12 @@ impl Router {
                 };
                 Response::ProposeMetadata(result)
             }
+            Request::DescribeQuorum => match self.get(METADATA_GROUP) {
+                Some(raft) => Response::DescribeQuorum(
+                    crate::metadata::quorum::describe(&raft, &self.quorum).await,
+                ),
+                None => Response::UnknownGroup,
+            },
         }
     }
 }

@@ -10,6 +10,7 @@ use openraft::raft::{
 use serde::{Deserialize, Serialize};
 
 use crate::metadata::commands::{MetadataCommand, MetadataResult};
+use crate::metadata::quorum::QuorumState;
 use crate::raft::TypeConfig;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,6 +35,8 @@ pub enum Request {
     },
     /// A metadata command proposed on a node that does not lead the metadata group.
     ProposeMetadata(MetadataCommand),
+    /// To the metadata leader: the quorum as it sees it (DescribeQuorum).
+    DescribeQuorum,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,6 +47,8 @@ pub enum Response {
     /// The result and the log index it was committed at (the proposer waits until it has
     /// applied that far, so its own image shows the change), or why it failed.
     ProposeMetadata(Result<(MetadataResult, u64), String>),
+    /// `None`: the receiver does not lead the metadata group.
+    DescribeQuorum(Option<QuorumState>),
     /// The receiver does not lead the metadata group (any more); nothing was applied.
     NotLeader,
     /// The receiver hosts no Raft group with this id (not yet, or not anymore).

@@ -7,6 +7,7 @@ pub mod consumer_group;
 pub mod delete_records;
 pub mod describe_cluster;
 pub mod describe_log_dirs;
+pub mod describe_quorum;
 pub mod fetch;
 pub mod groups;
 pub mod leader_epoch;
@@ -131,6 +132,11 @@ pub const SUPPORTED: &[ApiSpec] = &[
         DescribeLogDirs,
         DescribeLogDirsRequest,
         DescribeLogDirsResponse
+    ),
+    api!(
+        DescribeQuorum,
+        DescribeQuorumRequest,
+        DescribeQuorumResponse
     ),
     api!(
         FindCoordinator,
@@ -262,6 +268,12 @@ pub fn handle(
         RequestKind::DescribeLogDirs(req) => ready(ResponseKind::DescribeLogDirs(
             describe_log_dirs::handle(&ctx, req),
         )),
+        RequestKind::DescribeQuorum(req) => async move {
+            Some(ResponseKind::DescribeQuorum(
+                describe_quorum::handle(&ctx, version, req).await,
+            ))
+        }
+        .boxed(),
         RequestKind::DeleteRecords(req) => async move {
             Some(ResponseKind::DeleteRecords(
                 delete_records::handle(&ctx, req).await,

@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod configs;
 pub mod placement;
+pub mod quorum;
 pub mod state;
 pub mod state_machine;
 
@@ -59,6 +60,7 @@ impl Metadata {
         let (state_machine, image) = state_machine::MetadataStateMachine::open(store, tail)?;
         let (raft, _) =
             crate::raft::start_group(env, METADATA_GROUP, voters, log_store, state_machine).await?;
+        env.quorum.attach(raft.metrics());
         Ok(Metadata {
             raft,
             env: env.clone(),

@@ -109,16 +109,20 @@ pub struct RaftEnv {
     pub config: Arc<openraft::Config>,
     pub peers: Arc<crate::cluster::peers::Peers>,
     pub router: Arc<crate::cluster::router::Router>,
+    /// Follower timestamps of the metadata group, for DescribeQuorum.
+    pub quorum: Arc<crate::metadata::quorum::QuorumTracker>,
 }
 
 impl RaftEnv {
     pub fn new(node_id: u64, clustered: bool) -> RaftEnv {
+        let quorum: Arc<crate::metadata::quorum::QuorumTracker> = Arc::default();
         RaftEnv {
             node_id,
             clustered,
             config: raft_config(clustered),
             peers: Arc::default(),
-            router: Arc::default(),
+            router: Arc::new(crate::cluster::router::Router::new(quorum.clone())),
+            quorum,
         }
     }
 }
@@ -140,7 +144,9 @@ pub async fn start_group<SM>(
 where
     SM: openraft::storage::RaftStateMachine<TypeConfig>,
 {
-    let network = network::Network::new(env.node_id, group, env.peers.clone());
+    // The metadata group's followers' answers feed DescribeQuorum.
+    let quorum = (group == crate::storage::keys::METADATA_GROUP).then(|| env.quorum.clone());
+    let network = network::Network::new(env.node_id, group, env.peers.clone(), quorum);
     let raft = Raft::new(
         env.node_id,
         env.config.clone(),

@@ -20,6 +20,7 @@ use openraft::BasicNode;
 use super::TypeConfig;
 use crate::cluster::peers::{CallError, PeerClient, Peers};
 use crate::cluster::wire::{Request, Response};
+use crate::metadata::quorum::QuorumTracker;
 
 /// Creates the clients one group uses to reach its peers.
 #[derive(Clone)]
@@ -27,14 +28,22 @@ pub struct Network {
     node_id: u64,
     group: u64,
     peers: Arc<Peers>,
+    /// Told of every AppendEntries answer (the metadata group only).
+    quorum: Option<Arc<QuorumTracker>>,
 }
 
 impl Network {
-    pub fn new(node_id: u64, group: u64, peers: Arc<Peers>) -> Network {
+    pub fn new(
+        node_id: u64,
+        group: u64,
+        peers: Arc<Peers>,
+        quorum: Option<Arc<QuorumTracker>>,
+    ) -> Network {
         Network {
             node_id,
             group,
             peers,
+            quorum,
         }
     }
 }
@@ -44,6 +53,7 @@ pub struct GroupClient {
     target: u64,
     group: u64,
     peer: Arc<PeerClient>,
+    quorum: Option<Arc<QuorumTracker>>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -55,6 +65,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             group: self.group,
             peer: self.peers.get(&node.addr),
+            quorum: self.quorum.clone(),
         }
     }
 }
@@ -110,12 +121,34 @@ impl RaftNetwork<TypeConfig> for GroupClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Rpc<AppendEntriesResponse<u64>> {
+        let term = rpc.vote.leader_id.term;
+        // What the follower holds if it accepts: the last entry sent, or for a heartbeat the
+        // entry it already matched.
+        let sent_upto = rpc
+            .entries
+            .last()
+            .map(|entry| entry.log_id.index)
+            .or(rpc.prev_log_id.map(|log_id| log_id.index));
         let request = Request::AppendEntries {
             group: self.group,
             rpc,
         };
         match self.call(request, &option).await? {
-            Response::AppendEntries(result) => self.remote(result),
+            Response::AppendEntries(result) => {
+                if let (Some(quorum), Ok(answer)) = (&self.quorum, &result) {
+                    let matched = match answer {
+                        AppendEntriesResponse::Success => Some(sent_upto),
+                        AppendEntriesResponse::PartialSuccess(upto) => Some(upto.map(|l| l.index)),
+                        AppendEntriesResponse::Conflict => Some(None),
+                        // Not a follower of this leader: it has been deposed.
+                        AppendEntriesResponse::HigherVote(_) => None,
+                    };
+                    if let Some(matched) = matched {
+                        quorum.answered(self.target, term, matched);
+                    }
+                }
+                self.remote(result)
+            }
             other => Err(self.unexpected(other)),
         }
     }
