@@ -55,6 +55,11 @@ impl Replicas {
         self.read().len()
     }
 
+    /// What this node's Raft groups share: its id, the connections to its peers.
+    pub fn env(&self) -> &RaftEnv {
+        &self.env
+    }
+
     /// Bytes of record batches the replica of `group` hosted here retains (DescribeLogDirs).
     pub fn retained_bytes(&self, group: u64) -> Result<u64, crate::storage::StorageError> {
         crate::partition::state_machine::retained_bytes(&self.store, group)

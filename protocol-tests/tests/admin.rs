@@ -1,9 +1,10 @@
-//! The admin APIs Kafka's tools use (kafka-log-dirs, kafka-metadata-quorum), at their lowest
-//! and highest version, through raw frames.
+//! The admin APIs Kafka's tools use (kafka-log-dirs, kafka-metadata-quorum,
+//! kafka-leader-election), at their lowest and highest version, through raw frames.
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_quorum_request as quorum;
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use protocol_tests::{record_batch, RawClient, TestBroker};
@@ -194,4 +195,101 @@ async fn describe_quorum_lowest_and_highest() {
         assert_eq!(named, asked);
         assert!(response.topics[0].partitions[0].error_message.is_some());
     }
+}
+
+fn elect_request(election_type: i8, topics: Option<&[(&str, &[i32])]>) -> ElectLeadersRequest {
+    ElectLeadersRequest::default()
+        .with_election_type(election_type)
+        .with_timeout_ms(10_000)
+        .with_topic_partitions(topics.map(|topics| {
+            topics
+                .iter()
+                .map(|(topic, partitions)| {
+                    TopicPartitions::default()
+                        .with_topic(name(topic))
+                        .with_partitions(partitions.to_vec())
+                })
+                .collect()
+        }))
+}
+
+/// (topic, partition, error code) of every result, in order.
+fn elect_codes(response: &ElectLeadersResponse) -> Vec<(String, i32, i16)> {
+    response
+        .replica_election_results
+        .iter()
+        .flat_map(|topic| {
+            topic
+                .partition_result
+                .iter()
+                .map(|p| (topic.topic.to_string(), p.partition_id, p.error_code))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn elect_leaders_lowest_and_highest() {
+    const NOT_NEEDED: i16 = 84;
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, "elect", 2).await;
+    let owned = |codes: &[(&str, i32, i16)]| -> Vec<(String, i32, i16)> {
+        codes
+            .iter()
+            .map(|(t, p, c)| (t.to_string(), *p, *c))
+            .collect()
+    };
+
+    // v0 is always PREFERRED. On a single node every partition already has its preferred
+    // leader; unknown topics and partitions are UNKNOWN_TOPIC_OR_PARTITION.
+    let request = elect_request(0, Some(&[("elect", &[0, 1, 9]), ("missing", &[0])]));
+    let v0 = client.request(0, &request).await;
+    assert_eq!(
+        elect_codes(&v0),
+        owned(&[
+            ("elect", 0, NOT_NEEDED),
+            ("elect", 1, NOT_NEEDED),
+            ("elect", 9, 3),
+            ("missing", 0, 3),
+        ])
+    );
+    let message = |response: &ElectLeadersResponse, i: usize| {
+        response.replica_election_results[0].partition_result[i]
+            .error_message
+            .as_ref()
+            .map(|m| m.to_string())
+    };
+    assert_eq!(
+        message(&v0, 0).as_deref(),
+        Some("Leader election not needed for topic partition.")
+    );
+    assert_eq!(
+        message(&v0, 2).as_deref(),
+        Some("No such partition as elect-9")
+    );
+
+    // All partitions (null): those that needed no election are left out, each topic listed.
+    let v2 = client.request(2, &elect_request(0, None)).await;
+    assert_eq!(v2.error_code, 0);
+    let topics: Vec<&str> = v2
+        .replica_election_results
+        .iter()
+        .map(|t| t.topic.as_str())
+        .collect();
+    assert_eq!(topics, ["__consumer_offsets", "elect"]);
+    assert!(elect_codes(&v2).is_empty());
+
+    // UNCLEAN: a partition with a leader needs no election.
+    let v2 = client
+        .request(2, &elect_request(1, Some(&[("elect", &[1])])))
+        .await;
+    assert_eq!(elect_codes(&v2), owned(&[("elect", 1, NOT_NEEDED)]));
+
+    // An unknown election type fails the request and every partition named (INVALID_REQUEST).
+    let v2 = client
+        .request(2, &elect_request(5, Some(&[("elect", &[0])])))
+        .await;
+    assert_eq!(v2.error_code, 42);
+    assert_eq!(elect_codes(&v2), owned(&[("elect", 0, 42)]));
+    assert_eq!(message(&v2, 0).as_deref(), Some("Unknown election type 5"));
 }

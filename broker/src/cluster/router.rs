@@ -2,25 +2,29 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
 
+use super::peers::Peers;
 use super::wire::{Request, Response};
 use crate::metadata::quorum::QuorumTracker;
-use crate::raft::{Command, CommandResult, Raft};
+use crate::raft::{transfer, Command, CommandResult, Raft};
 use crate::storage::keys::METADATA_GROUP;
 
 /// The Raft groups this node runs, by group id (0 is the metadata group).
 pub struct Router {
     groups: RwLock<HashMap<u64, Raft>>,
-    /// The metadata group's follower timestamps, for DescribeQuorum.
+    /// For requests that call other nodes in turn (a leadership transfer).
+    peers: Arc<Peers>,
     quorum: Arc<QuorumTracker>,
 }
 
 impl Router {
-    pub fn new(quorum: Arc<QuorumTracker>) -> Router {
+    pub fn new(peers: Arc<Peers>, quorum: Arc<QuorumTracker>) -> Router {
         Router {
             groups: RwLock::default(),
+            peers,
             quorum,
         }
     }
@@ -77,6 +81,29 @@ impl Router {
                 };
                 Response::ProposeMetadata(result)
             }
+            Request::Leadership {
+                group,
+                to,
+                lag_max_ms,
+                timeout_ms,
+            } => match self.get(group) {
+                Some(raft) => Response::Leadership(
+                    transfer::leadership(
+                        &raft,
+                        &self.peers,
+                        group,
+                        to,
+                        Duration::from_millis(lag_max_ms),
+                        Duration::from_millis(timeout_ms),
+                    )
+                    .await,
+                ),
+                None => Response::UnknownGroup,
+            },
+            Request::Campaign { group } => match self.get(group) {
+                Some(raft) => Response::Campaign(transfer::campaign(&raft).await),
+                None => Response::UnknownGroup,
+            },
             Request::DescribeQuorum => match self.get(METADATA_GROUP) {
                 Some(raft) => Response::DescribeQuorum(
                     crate::metadata::quorum::describe(&raft, &self.quorum).await,

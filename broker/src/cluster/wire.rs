@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metadata::commands::{MetadataCommand, MetadataResult};
 use crate::metadata::quorum::QuorumState;
+use crate::raft::transfer::LeadershipAnswer;
 use crate::raft::TypeConfig;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,6 +36,18 @@ pub enum Request {
     },
     /// A metadata command proposed on a node that does not lead the metadata group.
     ProposeMetadata(MetadataCommand),
+    /// To the node believed to lead a partition (ElectLeaders): does it lead, and if `to` is
+    /// set, hand the leadership to that replica (see `raft::transfer`).
+    Leadership {
+        group: u64,
+        to: Option<u64>,
+        lag_max_ms: u64,
+        timeout_ms: u64,
+    },
+    /// From a partition's leader handing over: call an election now.
+    Campaign {
+        group: u64,
+    },
     /// To the metadata leader: the quorum as it sees it (DescribeQuorum).
     DescribeQuorum,
 }
@@ -47,6 +60,8 @@ pub enum Response {
     /// The result and the log index it was committed at (the proposer waits until it has
     /// applied that far, so its own image shows the change), or why it failed.
     ProposeMetadata(Result<(MetadataResult, u64), String>),
+    Leadership(LeadershipAnswer),
+    Campaign(Result<(), String>),
     /// `None`: the receiver does not lead the metadata group.
     DescribeQuorum(Option<QuorumState>),
     /// The receiver does not lead the metadata group (any more); nothing was applied.

@@ -8,6 +8,7 @@ pub mod delete_records;
 pub mod describe_cluster;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod groups;
 pub mod leader_epoch;
@@ -138,6 +139,7 @@ pub const SUPPORTED: &[ApiSpec] = &[
         DescribeQuorumRequest,
         DescribeQuorumResponse
     ),
+    api!(ElectLeaders, ElectLeadersRequest, ElectLeadersResponse),
     api!(
         FindCoordinator,
         FindCoordinatorRequest,
@@ -271,6 +273,12 @@ pub fn handle(
         RequestKind::DescribeQuorum(req) => async move {
             Some(ResponseKind::DescribeQuorum(
                 describe_quorum::handle(&ctx, version, req).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::ElectLeaders(req) => async move {
+            Some(ResponseKind::ElectLeaders(
+                elect_leaders::handle(&ctx, version, req).await,
             ))
         }
         .boxed(),

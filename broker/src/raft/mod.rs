@@ -6,6 +6,7 @@ pub mod log_store;
 pub mod network;
 pub mod snapshot_data;
 pub mod tail;
+pub mod transfer;
 
 use std::sync::Arc;
 
@@ -115,13 +116,17 @@ pub struct RaftEnv {
 
 impl RaftEnv {
     pub fn new(node_id: u64, clustered: bool) -> RaftEnv {
+        let peers: Arc<crate::cluster::peers::Peers> = Arc::default();
         let quorum: Arc<crate::metadata::quorum::QuorumTracker> = Arc::default();
         RaftEnv {
             node_id,
             clustered,
             config: raft_config(clustered),
-            peers: Arc::default(),
-            router: Arc::new(crate::cluster::router::Router::new(quorum.clone())),
+            router: Arc::new(crate::cluster::router::Router::new(
+                peers.clone(),
+                quorum.clone(),
+            )),
+            peers,
             quorum,
         }
     }
