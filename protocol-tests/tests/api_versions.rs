@@ -27,8 +27,32 @@ async fn every_version_lists_the_table() {
             );
         }
         assert_eq!(response.api_keys.len(), broker_spec().len());
-        // Tagged fields stay empty for librdkafka 2.0.2.
-        assert!(response.supported_features.is_empty() && response.finalized_features.is_empty());
+        // Features from v3 on; v3 leaves out those supported from level 0, as Kafka.
+        let supported: Vec<(&str, i16, i16)> = response
+            .supported_features
+            .iter()
+            .map(|f| (f.name.as_str(), f.min_version, f.max_version))
+            .collect();
+        let finalized: Vec<(&str, i16)> = response
+            .finalized_features
+            .iter()
+            .map(|f| (f.name.as_str(), f.max_version_level))
+            .collect();
+        match version {
+            0..=2 => {
+                assert!(supported.is_empty() && finalized.is_empty());
+                assert_eq!(response.finalized_features_epoch, -1);
+            }
+            _ => {
+                let expected = if version == 3 { 1 } else { 7 };
+                assert_eq!(supported.len(), expected, "v{version}: {supported:?}");
+                assert!(supported.contains(&("metadata.version", 27, 27)));
+                assert!(version == 3 || supported.contains(&("group.version", 0, 1)));
+                assert!(version == 3 || supported.contains(&("transaction.version", 0, 0)));
+                assert_eq!(finalized, [("metadata.version", 27), ("group.version", 1)]);
+                assert!(response.finalized_features_epoch >= 0);
+            }
+        }
     }
 }
 

@@ -186,10 +186,9 @@ pub fn handle(
     let version = header.request_api_version;
     match request {
         RequestKind::Produce(req) => produce::submit(&ctx, version, req).boxed(),
-        RequestKind::ApiVersions(req) => std::future::ready(Some(ResponseKind::ApiVersions(
-            api_versions::handle(version, req),
-        )))
-        .boxed(),
+        RequestKind::ApiVersions(req) => ready(ResponseKind::ApiVersions(api_versions::handle(
+            &ctx, version, req,
+        ))),
         RequestKind::Fetch(req) => {
             async move { Some(ResponseKind::Fetch(fetch::handle(&ctx, version, req).await)) }
                 .boxed()
