@@ -26,6 +26,8 @@
 # KAFKA_TOOLS_JVM_OPTS replaces them (it becomes KAFKA_JVM_PERFORMANCE_OPTS of each tool).
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=compat/kafka-tools-lib.sh
+source "$COMPAT_DIR/kafka-tools-lib.sh"
 
 SECTIONS=(topics configs-topic configs-broker configs-broker-id console groups groups-unknown offsets
           api-versions cluster-id)
@@ -36,52 +38,6 @@ declare -A KBROKER_PENDING=(
 
 start_broker
 BS=(--bootstrap-server "$BOOTSTRAP")
-
-# ------------------------------------------------------------------ running tools
-TOOLS_JVM_OPTS="${KAFKA_TOOLS_JVM_OPTS:--server -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true}"
-STEP=0
-# kt_try TOOL ARGS...: compat/kafka TOOL ARGS (stdin from $KT_IN, default none); OUT and
-# KT_ERR are its stdout and stderr files, KT_RC its exit status (also returned).
-kt_try() {
-    local base
-    STEP=$((STEP + 1))
-    mkdir -p "$WORK/tools"
-    base="$WORK/tools/$(printf %02d "$STEP")-$1"
-    printf '%q ' compat/kafka "$@" >"$base.cmd"
-    OUT="$base.out"
-    KT_ERR="$base.err"
-    KT_RC=0
-    KAFKA_JVM_PERFORMANCE_OPTS="$TOOLS_JVM_OPTS" timeout --kill-after=10 120 "$COMPAT_DIR/kafka" "$@" \
-        <"${KT_IN:-/dev/null}" >"$OUT" 2>"$KT_ERR" || KT_RC=$?
-    return "$KT_RC"
-}
-
-# kt TOOL ARGS...: kt_try, failing the check when the tool exits non-zero or reports an
-# error (some, like kafka-consumer-groups, print "Error: ..." and exit 0).
-kt() {
-    kt_try "$@" || kt_fail "kafka-$1 exited $KT_RC"
-    ! grep -qE '^Error|^\[[^]]*\] ERROR|^[a-z][a-z0-9.]*\.[A-Za-z]*(Exception|Error)\b' "$OUT" "$KT_ERR" \
-        || kt_fail "kafka-$1 reported an error"
-}
-
-kt_fail() {
-    {
-        echo "--- $(cat "${OUT%.out}.cmd")"
-        echo "--- stdout:"
-        tail -n 40 "$OUT"
-        echo "--- stderr:"
-        tail -n 40 "$KT_ERR"
-    } >&2
-    fail "$*"
-}
-
-# expect_eq WHAT GOT WANT
-expect_eq() { [[ "$2" == "$3" ]] || kt_fail "$1: expected '$3', got '$2'"; }
-# expect_line LINE: stdout of the last tool has exactly this line.
-expect_line() { grep -qxF -- "$1" "$OUT" || kt_fail "no line '$1'"; }
-
-# kv KEY LINE: the value of "KEY: value" in a tab-separated kafka-topics --describe line.
-kv() { tr '\t' '\n' <<<"$2" | sed -n "s/^ *$1: *//p" | head -n 1; }
 
 # cfg NAME: "VALUE SOURCE" of NAME in kafka-configs --describe output, SOURCE being the
 # first synonym's (e.g. DYNAMIC_TOPIC_CONFIG); empty if NAME is not listed.
@@ -398,16 +354,4 @@ print(AdminClient({"bootstrap.servers": sys.argv[1]}).list_topics(timeout=20).cl
 }
 
 # ------------------------------------------------------------------ run
-read -r -a run <<<"${KAFKA_TOOLS_SECTIONS:-${SECTIONS[*]}}"
-for s in "${run[@]}"; do
-    [[ " ${SECTIONS[*]} " == *" $s "* ]] || fail "unknown section '$s' (${SECTIONS[*]})"
-    if [[ "$COMPAT_TARGET" == kbroker && -n "${KBROKER_PENDING[$s]:-}" && "${KAFKA_TOOLS_PENDING:-0}" != 1 ]]; then
-        warn "$s: pending on kbroker (${KBROKER_PENDING[$s]}); KAFKA_TOOLS_PENDING=1 runs it"
-        continue
-    fi
-    start=$SECONDS
-    log "section $s"
-    "section_${s//-/_}"
-    log "section $s: PASS ($((SECONDS - start)) s)"
-done
-log "PASS ($STEP tool runs)"
+run_sections "${KAFKA_TOOLS_SECTIONS:-}"
