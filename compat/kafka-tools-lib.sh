@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Running Apache Kafka's own command-line tools (compat/kafka) from a check. Sourced after
-# lib.sh by check-kafka-tools.sh.
+# lib.sh by check-kafka-tools.sh and check-kafka-tools-perf.sh.
 #
 #   kt TOOL ARGS...         compat/kafka TOOL ARGS (stdin from $KT_IN, default none); fails the
 #                           check when the tool exits non-zero or prints an error
