@@ -20,6 +20,8 @@
 #                  kafka-delete-records, then a read from the new log start
 #   api-versions   kafka-broker-api-versions: the same versions kcat sees
 #   cluster-id     kafka-cluster cluster-id: the cluster id of the Metadata response
+#   log-dirs, features, metadata-quorum, leader-election: the admin tools of
+#                  check-cluster-kafka-tools.sh on this one node (see their functions below)
 # Every tool run keeps its command line, stdout and stderr in $WORK/tools/NN-TOOL.*.
 # The tools run with JVM options for short-lived JVMs (C1 only, serial GC: a third less CPU
 # per run than kafka-run-class.sh's G1 and full JIT; same classes, classpath and arguments);
@@ -30,7 +32,7 @@ source "$(dirname "$0")/lib.sh"
 source "$COMPAT_DIR/kafka-tools-lib.sh"
 
 SECTIONS=(topics configs-topic configs-broker configs-broker-id console groups groups-unknown offsets
-          api-versions cluster-id)
+          api-versions cluster-id log-dirs features metadata-quorum leader-election)
 # Sections kbroker does not pass yet, with what it answers differently: skipped (with a
 # warning) against kbroker unless KAFKA_TOOLS_PENDING=1; always run against Apache Kafka.
 declare -A KBROKER_PENDING=(
@@ -351,6 +353,39 @@ section_cluster_id() {
     meta="$(timeout 30 "$PYTHON" -c 'import sys; from confluent_kafka.admin import AdminClient
 print(AdminClient({"bootstrap.servers": sys.argv[1]}).list_topics(timeout=20).cluster_id)' "$BOOTSTRAP")"
     expect_eq "kafka-cluster cluster-id vs Metadata's cluster id" "$id" "$meta"
+}
+
+# ---------------------------------------- the admin tools of check-cluster-kafka-tools.sh
+# kafka-log-dirs: broker 1's one log dir is its data dir, with both partitions of a topic, the
+# one with 8 records larger than the one with 2.
+section_log_dirs() {
+    local t=tools-logdirs
+    kt topics "${BS[@]}" --create --topic "$t" --partitions 2
+    produce "$t" "$RECORDS"
+    kt log-dirs "${BS[@]}" --describe --broker-list 1 --topic-list "$t"
+    expect_line "Received log directory information from brokers 1"
+    log_dirs_rows
+    expect_eq "log dirs of broker 1" "$(grep '^dir ' <<<"$LOG_DIRS")" "dir 1 $BROKER_DATA_DIR null"
+    expect_eq "replicas of $t (broker partition offsetLag isFuture)" \
+        "$(awk '$1 == "part" {print $2, $3, $5, $6}' <<<"$LOG_DIRS" | LC_ALL=C sort | paste -sd';' -)" "1 $t-0 0 false;1 $t-1 0 false"
+    awk -v t="$t" '$1 == "part" {s[$3] = $4} END {exit !(s[t "-0"] > 0 && s[t "-1"] > s[t "-0"])}' <<<"$LOG_DIRS" \
+        || kt_fail "sizes: $t-0 (2 records) not > 0 or $t-1 (8 records) not larger"
+}
+
+section_features() { check_features; }
+
+section_metadata_quorum() { check_metadata_quorum 1; }
+
+# kafka-leader-election on one node: nothing to elect, PREFERRED or UNCLEAN.
+section_leader_election() {
+    local t=tools-elect
+    kt topics "${BS[@]}" --create --topic "$t" --partitions 2
+    kt leader-election "${BS[@]}" --election-type PREFERRED --topic "$t" --partition 1
+    expect_eq "PREFERRED election of $t-1" "$(cat "$OUT")" "Valid replica already elected for partitions $t-1"
+    kt leader-election "${BS[@]}" --election-type UNCLEAN --topic "$t" --partition 0
+    expect_eq "UNCLEAN election of $t-0" "$(cat "$OUT")" "Valid replica already elected for partitions $t-0"
+    kt leader-election "${BS[@]}" --election-type PREFERRED --all-topic-partitions
+    expect_eq "PREFERRED election of every partition" "$(cat "$OUT")" ""
 }
 
 # ------------------------------------------------------------------ run

@@ -1,6 +1,13 @@
 #!/usr/bin/env python3
 """Parses and checks what Apache Kafka's tools print, for compat/*kafka-tools*.sh.
 
+  ktools.py log-dirs OUT
+      the JSON of kafka-log-dirs --describe as lines "dir BROKER LOGDIR ERROR" and
+      "part BROKER PARTITION SIZE OFFSETLAG ISFUTURE"
+  ktools.py reassign-plan OUT
+      the JSON documents of kafka-reassign-partitions --generate (or --execute) as lines
+      "current TOPIC-P REPLICAS LOGDIRS" (the current assignment) and "proposed TOPIC-P REPLICAS
+      LOGDIRS", REPLICAS and LOGDIRS comma-separated, partitions sorted
   ktools.py verifiable-producer OUT N LEDGER
       kafka-verifiable-producer's JSON events: N producer_send_success (values 0..N-1, each once),
       no producer_send_error, shutdown_complete, tool_data sent = acked = N; on each partition
@@ -45,6 +52,49 @@ def names(evs):
     for e in evs:
         counts[e.get("name")] += 1
     return dict(counts)
+
+
+def log_dirs(path):
+    with open(path) as f:
+        lines = [line for line in f if line.startswith("{")]
+    if len(lines) != 1:
+        fail(f"{path}: expected one JSON line, found {len(lines)}")
+    doc = json.loads(lines[0])
+    if doc.get("version") != 1:
+        fail(f"{path}: version {doc.get('version')!r}, expected 1")
+    for b in doc["brokers"]:
+        for d in b["logDirs"]:
+            print("dir", b["broker"], d["logDir"], d["error"] if d["error"] is not None else "null")
+            for p in d["partitions"]:
+                print("part", b["broker"], p["partition"], p["size"], p["offsetLag"],
+                      str(p["isFuture"]).lower())
+
+
+def reassign_plan(path):
+    """--generate prints "Current partition replica assignment", a JSON line, then "Proposed
+    partition reassignment configuration" and another; --execute the first (and its rollback
+    hint)."""
+    kind = None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line == "Current partition replica assignment":
+                kind = "current"
+            elif line == "Proposed partition reassignment configuration":
+                kind = "proposed"
+            elif line.startswith("{"):
+                if kind is None:
+                    fail(f"{path}: a JSON line before any heading")
+                doc = json.loads(line)
+                if doc.get("version") != 1:
+                    fail(f"{path}: version {doc.get('version')!r}, expected 1")
+                parts = sorted(doc["partitions"], key=lambda p: (p["topic"], p["partition"]))
+                for p in parts:
+                    if len(p["log_dirs"]) != len(p["replicas"]):
+                        fail(f"{path}: {p}: not one log dir per replica")
+                    print(kind, f"{p['topic']}-{p['partition']}", ",".join(map(str, p["replicas"])),
+                          ",".join(p["log_dirs"]))
+                kind = None
 
 
 def verifiable_producer(path, n, ledger):
@@ -144,7 +194,11 @@ def verifiable_consumer(path, ledger):
 
 def main():
     args = sys.argv[1:]
-    if args[:1] == ["verifiable-producer"] and len(args) == 4:
+    if args[:1] == ["log-dirs"] and len(args) == 2:
+        log_dirs(args[1])
+    elif args[:1] == ["reassign-plan"] and len(args) == 2:
+        reassign_plan(args[1])
+    elif args[:1] == ["verifiable-producer"] and len(args) == 4:
         verifiable_producer(args[1], int(args[2]), args[3])
     elif args[:1] == ["verifiable-consumer"] and len(args) == 3:
         verifiable_consumer(args[1], args[2])
