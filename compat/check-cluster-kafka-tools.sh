@@ -41,8 +41,6 @@ source "$COMPAT_DIR/kafka-tools-lib.sh"
 SECTIONS=(topics reassign reassign-verify leader-election log-dirs metadata-quorum features api-versions)
 # Sections kbroker does not pass yet (name -> what it answers differently); see run_sections.
 declare -A KBROKER_PENDING=(
-    [topics]="a new partition's leader is whichever replica wins its first Raft election, not always the first replica of --replica-assignment (e.g. [2,3] led by 3 for good); Kafka's controller makes the first live replica the leader"
-    [reassign-verify]="once a reassignment is complete, --verify clears the replication throttles with an IncrementalAlterConfigs DELETE of the broker configs leader.replication.throttled.rate, follower.replication.throttled.rate and replica.alter.log.dirs.io.max.bytes.per.second, which fails with INVALID_CONFIG 'Unknown broker config name'; Kafka knows these dynamic broker configs"
 )
 
 # Each node's Kafka port and data (log) dir.

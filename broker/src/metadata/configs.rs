@@ -36,7 +36,19 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     def("file.delete.delay.ms", "60000", ConfigType::Long),
     def("flush.messages", "9223372036854775807", ConfigType::Long),
     def("flush.ms", "9223372036854775807", ConfigType::Long),
+    // Replication throttles: stored and described (kafka-reassign-partitions sets and clears
+    // them), not enforced: replication is not throttled here.
+    def(
+        "follower.replication.throttled.replicas",
+        "",
+        ConfigType::List,
+    ),
     def("index.interval.bytes", "4096", ConfigType::Int),
+    def(
+        "leader.replication.throttled.replicas",
+        "",
+        ConfigType::List,
+    ),
     def(
         "max.compaction.lag.ms",
         "9223372036854775807",
@@ -84,6 +96,17 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     fixed("auto.create.topics.enable", "true", ConfigType::Boolean),
     def("compression.type", "producer", ConfigType::String),
     fixed("default.replication.factor", "1", ConfigType::Int),
+    // Replication throttles, as the topic ones above: stored and described, not enforced.
+    def(
+        "follower.replication.throttled.rate",
+        "9223372036854775807",
+        ConfigType::Long,
+    ),
+    def(
+        "leader.replication.throttled.rate",
+        "9223372036854775807",
+        ConfigType::Long,
+    ),
     def("log.cleanup.policy", "delete", ConfigType::List),
     def("log.retention.bytes", "-1", ConfigType::Long),
     def("log.retention.ms", "604800000", ConfigType::Long),
@@ -92,6 +115,11 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     def("min.insync.replicas", "1", ConfigType::Int),
     fixed("num.partitions", "1", ConfigType::Int),
     fixed("offsets.retention.minutes", "10080", ConfigType::Int),
+    def(
+        "replica.alter.log.dirs.io.max.bytes.per.second",
+        "9223372036854775807",
+        ConfigType::Long,
+    ),
     fixed("socket.request.max.bytes", "104857600", ConfigType::Int),
 ];
 

@@ -59,7 +59,8 @@ impl Metadata {
         let log_store = LogStore::new(METADATA_GROUP, store.clone(), tail.clone());
         let (state_machine, image) = state_machine::MetadataStateMachine::open(store, tail)?;
         let (raft, _) =
-            crate::raft::start_group(env, METADATA_GROUP, voters, log_store, state_machine).await?;
+            crate::raft::start_group(env, METADATA_GROUP, voters, None, log_store, state_machine)
+                .await?;
         env.quorum.attach(raft.metrics());
         Ok(Metadata {
             raft,

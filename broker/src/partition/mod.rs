@@ -115,11 +115,19 @@ impl Partition {
             .retaining(shared.retained_from.clone());
         let state_machine =
             PartitionStateMachine::open(group, store.clone(), tail, shared.clone())?;
-        let (raft, initialized) =
-            crate::raft::start_group(env, group, initial, log_store, state_machine).await?;
-        if initialized && preferred {
-            let _ = raft.trigger().elect().await;
-        }
+        // The first replica of the assignment campaigns first, so it leads, as in Kafka; the
+        // others join its election, or hold their own if it does not come.
+        let initialize_after =
+            (!preferred).then(|| Duration::from_millis(2 * env.config.election_timeout_max));
+        let (raft, _) = crate::raft::start_group(
+            env,
+            group,
+            initial,
+            initialize_after,
+            log_store,
+            state_machine,
+        )
+        .await?;
         let raft_metrics = raft.metrics();
         let (appender, submissions) = mpsc::unbounded_channel();
         tokio::spawn(run_appender(raft.clone(), submissions));

@@ -9,6 +9,7 @@ pub mod tail;
 pub mod transfer;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -139,10 +140,16 @@ pub type Members = std::collections::BTreeMap<u64, openraft::BasicNode>;
 /// before is initialised with `initial` as its voters when that names this node (every
 /// initial voter writes the same first entry); otherwise it waits for a leader to add it.
 /// Returns whether this call initialised the group.
+///
+/// openraft campaigns as soon as it initialises. With `initialize_after` set, this node
+/// initialises only that much later, and only if no candidate has reached it meanwhile: the
+/// replica that initialises at once (Kafka's preferred replica) is then elected first, and
+/// the others still elect a leader among themselves if it is down.
 pub async fn start_group<SM>(
     env: &RaftEnv,
     group: u64,
     initial: Option<Members>,
+    initialize_after: Option<Duration>,
     log_store: log_store::LogStore,
     state_machine: SM,
 ) -> anyhow::Result<(Raft, bool)>
@@ -161,20 +168,36 @@ where
     )
     .await?;
     env.router.register(group, raft.clone());
-    let mut initialized = false;
     let members = initial.filter(|m| m.contains_key(&env.node_id));
-    if let Some(members) = members {
-        if !raft.is_initialized().await? {
-            match raft.initialize(members).await {
-                Ok(()) => initialized = true,
-                Err(openraft::error::RaftError::APIError(
-                    openraft::error::InitializeError::NotAllowed(_),
-                )) => {}
-                Err(error) => return Err(error.into()),
-            }
+    let initialized = match (members, initialize_after) {
+        (None, _) => false,
+        (Some(members), None) => initialize(&raft, members).await?,
+        (Some(members), Some(delay)) => {
+            let raft = raft.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Err(error) = initialize(&raft, members).await {
+                    tracing::error!(group, %error, "initialising a Raft group");
+                }
+            });
+            false
         }
-    }
+    };
     Ok((raft, initialized))
+}
+
+/// Initialises a group that has no log and no vote yet; returns whether it did.
+async fn initialize(raft: &Raft, members: Members) -> anyhow::Result<bool> {
+    if raft.is_initialized().await? {
+        return Ok(false);
+    }
+    match raft.initialize(members).await {
+        Ok(()) => Ok(true),
+        Err(openraft::error::RaftError::APIError(
+            openraft::error::InitializeError::NotAllowed(_),
+        )) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Stops a group's Raft node and its RPC routing.
