@@ -42,9 +42,11 @@ restart_all() {
 }
 
 first_group="${GROUPS_LIST%%,*}"
+commit 1 1000
+# A read (DescribeGroups) between the last acknowledged commit and the kill; the group
+# exists only once it has committed.
 coord="$(cluster_tool coordinator "$BOOTSTRAP" "$first_group" | tail -n 1)"
 [[ "$coord" =~ ^[0-9]+$ ]] || fail "no coordinator for $first_group: $coord"
-commit 1 1000
 node_kill9 "$coord"
 compare 1 "a failover from coordinator node $coord"
 node_restart "$coord"
