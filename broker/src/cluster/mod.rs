@@ -35,8 +35,15 @@ pub async fn write_coalesced(
     buffer.clear();
     let mut next = Some(first);
     while let Some(frame) = next.take() {
-        buffer.put_u32(frame.len() as u32);
-        buffer.extend_from_slice(&frame);
+        // Never a length prefix that wraps or that the peer refuses: callers check first
+        // (`PeerClient::call`), and the peer waiting for this frame times out.
+        match u32::try_from(frame.len()) {
+            Ok(length) if frame.len() <= FRAME_BYTES_MAX => {
+                buffer.put_u32(length);
+                buffer.extend_from_slice(&frame);
+            }
+            _ => tracing::error!(bytes = frame.len(), "dropping an oversized frame to a peer"),
+        }
         if buffer.len() < WRITE_COALESCE_BYTES {
             next = queue.try_recv().ok();
         }

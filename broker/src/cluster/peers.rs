@@ -30,6 +30,8 @@ pub enum CallError {
     Timeout(String, Duration),
     #[error("encoding a request for {0}: {1}")]
     Encode(String, String),
+    #[error("a request of {1} bytes for {0} exceeds the {FRAME_BYTES_MAX}-byte frame cap")]
+    TooLarge(String, usize),
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
@@ -98,6 +100,10 @@ impl PeerClient {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = wire::encode(&Frame { id, body: request })
             .map_err(|e| CallError::Encode(self.addr.clone(), e.to_string()))?;
+        if frame.len() > FRAME_BYTES_MAX {
+            // The peer would close the connection every group shares; fail this call alone.
+            return Err(CallError::TooLarge(self.addr.clone(), frame.len()));
+        }
         let (reply, replied) = oneshot::channel();
         lock(&self.pending).insert(id, reply);
         if self.queue.send(frame).is_err() {
