@@ -82,6 +82,10 @@ struct FileConfig {
     log_level: Option<String>,
     request_bytes_max: Option<u32>,
     connections_max: Option<u32>,
+    connections_per_ip_max: Option<u32>,
+    connections_max_idle_ms: Option<u64>,
+    fetch_bytes_max: Option<u32>,
+    broker_partitions_max: Option<u32>,
     auto_create_topics_enable: Option<bool>,
     num_partitions: Option<i32>,
     offsets_topic_partitions: Option<i32>,
@@ -120,7 +124,20 @@ pub struct Config {
     pub log_level: String,
     /// socket.request.max.bytes: a frame longer than this closes the connection before allocation.
     pub request_bytes_max: u32,
+    /// max.connections: accepting waits while this many client connections are open.
     pub connections_max: u32,
+    /// max.connections.per.ip: a connection from an address that already has this many open
+    /// is closed at once, as Kafka does.
+    pub connections_per_ip_max: u32,
+    /// connections.max.idle.ms: a connection with no request for this long, and no response
+    /// owed, is closed.
+    pub connections_max_idle_ms: u64,
+    /// fetch.max.bytes: the most record bytes one Fetch response carries, whatever the client
+    /// asks (at least one batch, as Kafka: a batch larger than this still goes out alone).
+    pub fetch_bytes_max: u32,
+    /// max.broker.partitions (KIP-578): partition replicas one broker may host; CreateTopics
+    /// and CreatePartitions beyond it get POLICY_VIOLATION. Every replica is a Raft group.
+    pub broker_partitions_max: u32,
     /// Requests of one connection being processed at once (responses still leave in order).
     pub connection_inflight_max: usize,
     pub auto_create_topics_enable: bool,
@@ -149,6 +166,18 @@ pub struct Config {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9644";
 pub const DEFAULT_LOG_LEVEL: &str = "info,openraft=off";
+
+/// Kafka's defaults for its limits of the same names (see the fields of [`Config`]).
+pub const CONNECTIONS_PER_IP_MAX: u32 = i32::MAX as u32;
+pub const CONNECTIONS_MAX_IDLE_MS: u64 = 600_000;
+pub const FETCH_BYTES_MAX: u32 = 57_671_680;
+/// Not a Kafka default (Kafka has no such limit): about the partitions per broker Kafka's
+/// operators are advised to stay under, and 4x what was measured idle here (docs/benchmarks.md).
+pub const BROKER_PARTITIONS_MAX: u32 = 4_000;
+/// Partitions one CreateTopics or CreatePartitions request may add, over all its topics: Kafka's
+/// controller refuses more with POLICY_VIOLATION ("Excessively large number of partitions per
+/// request."); not configurable in Kafka either.
+pub const REQUEST_PARTITIONS_MAX: i64 = 10_000;
 
 impl Config {
     pub fn load(args: Args) -> anyhow::Result<Config> {
@@ -215,6 +244,14 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string()),
             request_bytes_max: file.request_bytes_max.unwrap_or(100 * 1024 * 1024),
             connections_max: file.connections_max.unwrap_or(10_000),
+            connections_per_ip_max: file
+                .connections_per_ip_max
+                .unwrap_or(CONNECTIONS_PER_IP_MAX),
+            connections_max_idle_ms: file
+                .connections_max_idle_ms
+                .unwrap_or(CONNECTIONS_MAX_IDLE_MS),
+            fetch_bytes_max: file.fetch_bytes_max.unwrap_or(FETCH_BYTES_MAX),
+            broker_partitions_max: file.broker_partitions_max.unwrap_or(BROKER_PARTITIONS_MAX),
             connection_inflight_max: 16,
             auto_create_topics_enable: file.auto_create_topics_enable.unwrap_or(true),
             num_partitions: file.num_partitions.unwrap_or(1),
@@ -246,6 +283,10 @@ impl Config {
             log_level: DEFAULT_LOG_LEVEL.to_string(),
             request_bytes_max: 100 * 1024 * 1024,
             connections_max: 1000,
+            connections_per_ip_max: CONNECTIONS_PER_IP_MAX,
+            connections_max_idle_ms: CONNECTIONS_MAX_IDLE_MS,
+            fetch_bytes_max: FETCH_BYTES_MAX,
+            broker_partitions_max: BROKER_PARTITIONS_MAX,
             connection_inflight_max: 16,
             auto_create_topics_enable: true,
             num_partitions: 1,

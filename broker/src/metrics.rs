@@ -93,6 +93,14 @@ fn describe() {
         "Open Kafka client connections."
     );
     describe_counter!(
+        "broker_connections_refused_total",
+        "Client connections closed on accept, by the limit that refused them (max.connections.per.ip)."
+    );
+    describe_counter!(
+        "broker_connections_idle_closed_total",
+        "Client connections closed after connections.max.idle.ms without a request."
+    );
+    describe_counter!(
         "broker_topic_bytes_in_total",
         Unit::Bytes,
         "Record batch bytes accepted by Produce, by topic."
@@ -164,6 +172,14 @@ impl Drop for ConnectionGuard {
         let before = CONNECTIONS_ACTIVE.fetch_sub(1, Ordering::Relaxed);
         debug_assert!(before > 0, "more connections closed than opened");
     }
+}
+
+pub fn connection_refused(limit: &'static str) {
+    metrics::counter!("broker_connections_refused_total", "limit" => limit).increment(1);
+}
+
+pub fn connection_idle_closed() {
+    metrics::counter!("broker_connections_idle_closed_total").increment(1);
 }
 
 pub fn connections_active() -> i64 {

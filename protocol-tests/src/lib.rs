@@ -36,8 +36,22 @@ impl TestBroker {
         broker
     }
 
+    /// A broker whose test config `configure` changes first (limits, timeouts).
+    pub async fn start_with(configure: impl FnOnce(&mut broker::config::Config)) -> TestBroker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = broker::config::Config::for_test(dir.path().to_path_buf());
+        configure(&mut config);
+        let mut broker = TestBroker::start_config(config).await;
+        broker._dir = Some(dir);
+        broker
+    }
+
     pub async fn start_in(data_dir: PathBuf) -> TestBroker {
-        let config = broker::config::Config::for_test(data_dir.clone());
+        TestBroker::start_config(broker::config::Config::for_test(data_dir)).await
+    }
+
+    async fn start_config(config: broker::config::Config) -> TestBroker {
+        let data_dir = config.data_dir.clone();
         let node = broker::node::Node::start(config)
             .await
             .expect("broker starts");

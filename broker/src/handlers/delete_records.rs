@@ -15,11 +15,15 @@ pub async fn handle(ctx: &Arc<Ctx>, request: DeleteRecordsRequest) -> DeleteReco
     let mut topics = Vec::new();
     for topic in &request.topics {
         let meta = image.topics.get(topic.name.as_str());
+        // As Kafka: a client may not delete records of an internal topic (here, every group's
+        // committed offsets).
+        let internal = topic.name.as_str() == crate::group::store::OFFSETS_TOPIC;
         let mut partitions = Vec::new();
         for p in &topic.partitions {
             let result =
                 DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
             let outcome = match meta.map(|m| ctx.leader_partition(m, p.partition_index)) {
+                Some(_) if internal => Err(ec::INVALID_TOPIC_EXCEPTION),
                 None => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
                 Some(Err(code)) => Err(code),
                 Some(Ok(partition)) => {

@@ -83,7 +83,12 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: FetchRequest) -> Fetc
         for watcher in watchers.iter_mut() {
             watcher.borrow_and_update();
         }
-        let (responses, total_bytes) = read_all(&targets, request.max_bytes, version);
+        // fetch.max.bytes bounds the response whatever the client asks: a partition's
+        // max_bytes (which the first partition with data may use in full, as in Kafka) too.
+        let max_bytes = request
+            .max_bytes
+            .clamp(0, ctx.config.fetch_bytes_max as i32);
+        let (responses, total_bytes) = read_all(&targets, max_bytes, version);
         let done = total_bytes >= request.min_bytes.max(1) as usize
             || watchers.is_empty()
             || tokio::time::Instant::now() >= deadline;
@@ -152,11 +157,8 @@ fn read_all(
             continue;
         }
         // The first partition with data always gets at least one batch, as in Kafka (KIP-74).
-        let budget = (target.partition_max_bytes.max(0) as usize).min(if total == 0 {
-            usize::MAX
-        } else {
-            remaining
-        });
+        let partition_max_bytes = target.partition_max_bytes.clamp(0, max_bytes.max(0)) as usize;
+        let budget = partition_max_bytes.min(if total == 0 { usize::MAX } else { remaining });
         let records = if budget == 0 || target.fetch_offset == high_watermark {
             Ok(bytes::Bytes::new())
         } else {

@@ -63,11 +63,18 @@ pub fn submit(
         topics.push((header, partitions));
     }
     async move {
+        let deadline = tokio::time::Instant::now() + timeout;
         if acks == 0 {
-            // No response; the batches are already queued and land regardless.
+            // No response, but the connection owes it until the batches are appended: its
+            // bounded pipeline (connection_inflight_max) then holds an acks=0 producer back as
+            // Kafka's one-request-at-a-time does, instead of queuing without limit.
+            let appends = topics
+                .into_iter()
+                .flat_map(|(_, partitions)| partitions)
+                .map(|(_, future)| future);
+            let _ = tokio::time::timeout_at(deadline, join_all(appends)).await;
             return None;
         }
-        let deadline = tokio::time::Instant::now() + timeout;
         let mut responses = Vec::with_capacity(topics.len());
         for (header, partitions) in topics {
             let waits = partitions.into_iter().map(|(index, future)| async move {

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
 };
 
 use super::{str_bytes, topic_name, uuid_of, Ctx};
+use crate::config::REQUEST_PARTITIONS_MAX;
 use crate::metadata::commands::MetadataCommand;
 use crate::metadata::state::{validate_topic_configs, validate_topic_name};
 use crate::metadata::{configs, MetadataState};
@@ -43,10 +44,7 @@ pub async fn create_topic(
     configs: BTreeMap<String, String>,
 ) -> Result<(), Failure> {
     let image = ctx.metadata.current();
-    let assignments = match placement {
-        Placement::Manual(assignments) => assignments,
-        Placement::Factor(factor) => ctx.place(&image, partitions, factor)?,
-    };
+    let assignments = plan(ctx, &image, partitions, placement)?;
     let topic_id = *uuid::Uuid::new_v4().as_bytes();
     let command = MetadataCommand::CreateTopic {
         name: name.to_string(),
@@ -73,6 +71,61 @@ pub async fn create_topic(
         );
     }
     Ok(())
+}
+
+/// The replicas of `count` new partitions, within max.broker.partitions on every broker.
+fn plan(
+    ctx: &Ctx,
+    image: &MetadataState,
+    count: i32,
+    placement: Placement,
+) -> Result<Vec<Vec<u64>>, Failure> {
+    if i64::from(count) > REQUEST_PARTITIONS_MAX {
+        return Err(too_many_per_request());
+    }
+    let assignments = match placement {
+        Placement::Manual(assignments) => assignments,
+        Placement::Factor(factor) => ctx.place(image, count, factor)?,
+    };
+    check_broker_partitions(ctx, image, &assignments)?;
+    Ok(assignments)
+}
+
+fn too_many_per_request() -> Failure {
+    // Kafka's controller, word for word.
+    (
+        ec::POLICY_VIOLATION,
+        "Excessively large number of partitions per request.".into(),
+    )
+}
+
+/// POLICY_VIOLATION when the new replicas would put more than max.broker.partitions partition
+/// replicas on some broker: each is a Raft group, started on every restart too.
+fn check_broker_partitions(
+    ctx: &Ctx,
+    image: &MetadataState,
+    new: &[Vec<u64>],
+) -> Result<(), Failure> {
+    let limit = u64::from(ctx.config.broker_partitions_max);
+    let mut hosted: BTreeMap<u64, u64> = BTreeMap::new();
+    let existing = image.topics.values().flat_map(|t| &t.partitions);
+    for group in existing {
+        for broker in image.replicas_of(*group, ctx.config.node_id) {
+            *hosted.entry(broker).or_default() += 1;
+        }
+    }
+    for broker in new.iter().flatten() {
+        *hosted.entry(*broker).or_default() += 1;
+    }
+    match hosted.into_iter().find(|(_, count)| *count > limit) {
+        Some((broker, count)) => Err((
+            ec::POLICY_VIOLATION,
+            format!(
+                "Broker {broker} would host {count} partition replicas, more than max.broker.partitions ({limit})."
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks a client's replica assignment: every partition names known brokers, each once,
@@ -162,6 +215,8 @@ pub async fn create_topics(
         .map(|t| t.name.to_string())
         .collect();
     let mut results = Vec::new();
+    // Partitions the request adds, over its topics in order (Kafka's per-request bound).
+    let mut requested: i64 = 0;
     for topic in &request.topics {
         let name = topic.name.to_string();
         let result = CreatableTopicResult::default().with_name(topic.name.clone());
@@ -182,11 +237,22 @@ pub async fn create_topics(
                 continue;
             }
         };
-        let factor = match &placement {
-            Placement::Manual(plan) => plan.first().map_or(1, |r| r.len() as i16),
-            Placement::Factor(factor) => ctx.replication_factor(&image, *factor).unwrap_or(1),
+        requested += i64::from(partitions);
+        let planned = if requested > REQUEST_PARTITIONS_MAX {
+            Err(too_many_per_request())
+        } else {
+            plan(ctx, &image, partitions, placement)
         };
+        let assignments = match planned {
+            Ok(assignments) => assignments,
+            Err((code, message)) => {
+                results.push(failed(result, version, code, message));
+                continue;
+            }
+        };
+        let factor = assignments.first().map_or(1, |r| r.len() as i16);
         if !request.validate_only {
+            let placement = Placement::Manual(assignments);
             if let Err((code, message)) =
                 create_topic(ctx, &name, partitions, placement, overrides.clone()).await
             {
@@ -332,14 +398,29 @@ pub async fn create_partitions(
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut results = Vec::new();
+    let mut requested: i64 = 0;
     for topic in &request.topics {
         let name = topic.name.to_string();
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
         let image = ctx.metadata.current();
+        let added = image
+            .topics
+            .get(&name)
+            .map_or(0, |t| i64::from(topic.count) - t.partitions.len() as i64);
+        requested += added.max(0);
         let check = match image.topics.get(&name) {
             None => Err((
                 ec::UNKNOWN_TOPIC_OR_PARTITION,
                 format!("The topic '{name}' does not exist."),
+            )),
+            Some(_) if name == crate::group::store::OFFSETS_TOPIC => Err((
+                // Kafka accepts it, and its coordinators then map groups to other partitions
+                // after a restart, losing their committed offsets; here groups map by the
+                // current count, so they would move at once.
+                ec::POLICY_VIOLATION,
+                format!(
+                    "The partition count of the internal topic {name} cannot change: every group's committed offsets would move to another partition."
+                ),
             )),
             Some(existing) if topic.count <= existing.partitions.len() as i32 => Err((
                 ec::INVALID_PARTITIONS,
@@ -369,8 +450,18 @@ pub async fn create_partitions(
         };
         let outcome = match check {
             Err(failure) => Err(failure),
-            Ok(_) if request.validate_only => Ok(()),
-            Ok(manual) => grow(ctx, &image, &name, topic.count, manual).await,
+            Ok(_) if requested > REQUEST_PARTITIONS_MAX => Err(too_many_per_request()),
+            Ok(manual) => {
+                grow(
+                    ctx,
+                    &image,
+                    &name,
+                    topic.count,
+                    manual,
+                    request.validate_only,
+                )
+                .await
+            }
         };
         results.push(match outcome {
             Ok(()) => result.with_error_code(ec::NONE),
@@ -389,18 +480,20 @@ async fn grow(
     name: &str,
     count: i32,
     manual: Option<Vec<Vec<u64>>>,
+    validate_only: bool,
 ) -> Result<(), Failure> {
-    let assignments = match manual {
-        Some(plan) => plan,
-        None => {
-            let topic = image.topics.get(name);
-            let existing = topic.map_or(0, |t| t.partitions.len() as i32);
-            let factor = topic.and_then(|t| t.partitions.first()).map_or(-1, |g| {
-                image.replicas_of(*g, ctx.config.node_id).len() as i16
-            });
-            ctx.place(image, count - existing, factor)?
-        }
+    let topic = image.topics.get(name);
+    let existing = topic.map_or(0, |t| t.partitions.len() as i32);
+    let placement = match manual {
+        Some(plan) => Placement::Manual(plan),
+        None => Placement::Factor(topic.and_then(|t| t.partitions.first()).map_or(-1, |g| {
+            image.replicas_of(*g, ctx.config.node_id).len() as i16
+        })),
     };
+    let assignments = plan(ctx, image, count - existing, placement)?;
+    if validate_only {
+        return Ok(());
+    }
     ctx.metadata
         .propose_for_client(MetadataCommand::CreatePartitions {
             name: name.to_string(),

@@ -4,7 +4,9 @@
 //! producer may pipeline requests while its batches still land in order.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
@@ -35,10 +37,14 @@ pub async fn serve(
     let mut sink = FramedWrite::new(write_half, codec());
     let (pending_tx, mut pending_rx) =
         mpsc::channel::<PendingResponse>(ctx.config.connection_inflight_max);
+    let activity = Arc::new(Activity::new());
+    let writer_activity = activity.clone();
 
     let writer = tokio::spawn(async move {
         while let Some(pending) = pending_rx.recv().await {
-            let response = match pending.await {
+            let answered = pending.await;
+            writer_activity.answered();
+            let response = match answered {
                 Ok(Some(response)) => response,
                 Ok(None) => continue,
                 Err(error) => {
@@ -55,10 +61,19 @@ pub async fn serve(
         }
     });
 
+    let idle_max = Duration::from_millis(ctx.config.connections_max_idle_ms);
     loop {
         let frame = tokio::select! {
             _ = shutdown.cancelled() => break,
             frame = frames.next() => frame,
+            _ = tokio::time::sleep_until(activity.next_check(idle_max)) => {
+                if activity.is_idle(idle_max) {
+                    tracing::debug!(%peer, "closing connection: connections.max.idle.ms");
+                    crate::metrics::connection_idle_closed();
+                    break;
+                }
+                continue;
+            }
         };
         let frame = match frame {
             None => break,
@@ -68,6 +83,7 @@ pub async fn serve(
                 break;
             }
         };
+        activity.requested();
         match dispatch::dispatch(&ctx, BytesMut::freeze(frame)) {
             Ok(pending) => {
                 // Bounded: a client that pipelines faster than we answer waits here.
@@ -84,4 +100,81 @@ pub async fn serve(
     // Answer what was already accepted, then close.
     drop(pending_tx);
     let _ = writer.await;
+}
+
+/// When the connection last did something, for connections.max.idle.ms: a connection is idle
+/// when it owes no response and has neither read a request nor written a response for that long
+/// (a long-polling Fetch keeps it busy).
+struct Activity {
+    started: tokio::time::Instant,
+    /// Milliseconds since `started` of the last request read or response written.
+    last_ms: AtomicU64,
+    /// Requests read minus requests answered (or dropped: acks=0).
+    owed: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            started: tokio::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+            owed: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn requested(&self) {
+        self.owed.fetch_add(1, Ordering::AcqRel);
+        self.last_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    fn answered(&self) {
+        let before = self.owed.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(before > 0, "more responses than requests");
+        self.last_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    fn idle_deadline(&self, idle_max: Duration) -> tokio::time::Instant {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Acquire));
+        self.started + last + idle_max
+    }
+
+    /// When to look again: while a response is owed, not before a whole idle period.
+    fn next_check(&self, idle_max: Duration) -> tokio::time::Instant {
+        if self.owed.load(Ordering::Acquire) > 0 {
+            return tokio::time::Instant::now() + idle_max;
+        }
+        self.idle_deadline(idle_max)
+    }
+
+    fn is_idle(&self, idle_max: Duration) -> bool {
+        self.owed.load(Ordering::Acquire) == 0
+            && tokio::time::Instant::now() >= self.idle_deadline(idle_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_only_without_owed_responses_and_after_the_last_activity() {
+        let idle_max = Duration::from_millis(100);
+        let pause = || tokio::time::sleep(Duration::from_millis(150));
+        let activity = Activity::new();
+        assert!(!activity.is_idle(idle_max));
+        pause().await;
+        assert!(activity.is_idle(idle_max));
+        activity.requested();
+        pause().await;
+        assert!(!activity.is_idle(idle_max), "a response is still owed");
+        assert!(activity.next_check(idle_max) > tokio::time::Instant::now());
+        activity.answered();
+        assert!(!activity.is_idle(idle_max), "just answered");
+        pause().await;
+        assert!(activity.is_idle(idle_max));
+    }
 }

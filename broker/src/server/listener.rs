@@ -1,6 +1,9 @@
-//! Accepts connections, one task each, bounded by a connection permit taken before accept.
+//! Accepts connections, one task each, bounded by a connection permit taken before accept
+//! (max.connections) and by a count per client address (max.connections.per.ip).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -12,6 +15,7 @@ use crate::handlers::Ctx;
 
 pub async fn run(listener: TcpListener, ctx: Arc<Ctx>, shutdown: CancellationToken) {
     let permits = Arc::new(Semaphore::new(ctx.config.connections_max as usize));
+    let per_address = PerAddress::new(ctx.config.connections_per_ip_max);
     let tracker = TaskTracker::new();
     loop {
         let permit = tokio::select! {
@@ -30,16 +34,95 @@ pub async fn run(listener: TcpListener, ctx: Arc<Ctx>, shutdown: CancellationTok
                 }
             },
         };
+        let Some(slot) = per_address.open(peer.ip()) else {
+            // Kafka closes it at once too; the client sees the connection drop and retries.
+            tracing::info!(%peer, limit = ctx.config.connections_per_ip_max,
+                "closing connection: max.connections.per.ip reached");
+            crate::metrics::connection_refused("max.connections.per.ip");
+            continue;
+        };
         let _ = socket.set_nodelay(true);
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
             let _active = crate::metrics::ConnectionGuard::open();
             connection::serve(socket, peer, ctx, shutdown).await;
+            drop(slot);
             drop(permit);
         });
     }
     tracker.close();
     // Connections finish the request they are writing; bounded so shutdown cannot hang.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), tracker.wait()).await;
+}
+
+/// Open connections per client address.
+#[derive(Clone)]
+struct PerAddress {
+    limit: u32,
+    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+/// One open connection of an address, counted until dropped.
+struct AddressSlot {
+    address: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+impl PerAddress {
+    fn new(limit: u32) -> PerAddress {
+        PerAddress {
+            limit,
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for one more connection from `address`, or None at the limit.
+    fn open(&self, address: IpAddr) -> Option<AddressSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.get(&address).copied().unwrap_or(0) >= self.limit {
+            return None;
+        }
+        *open.entry(address).or_insert(0) += 1;
+        Some(AddressSlot {
+            address,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                // No entry per address ever seen: the map holds only addresses with connections.
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_address_limit_counts_open_connections() {
+        let limits = PerAddress::new(2);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let first = limits.open(a).unwrap();
+        let _second = limits.open(a).unwrap();
+        assert!(limits.open(a).is_none());
+        assert!(
+            limits.open(b).is_some(),
+            "other addresses are counted apart"
+        );
+        drop(first);
+        assert!(limits.open(a).is_some());
+        drop(limits.open(b));
+        assert!(!limits.open.lock().unwrap().contains_key(&b));
+    }
 }

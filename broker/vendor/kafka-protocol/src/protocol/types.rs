@@ -413,6 +413,13 @@ impl<T: NewType<StrBytes>> Decoder<T> for String {
 #[derive(Debug, Copy, Clone, Default)]
 pub struct CompactString;
 
+/// As Kafka's generated readers: a compact string, like a non-compact one, is at most
+/// `i16::MAX` bytes long; a longer one makes the request invalid. This also bounds what a
+/// length read off the wire can allocate.
+fn compact_string_too_long<T>(length: u32) -> Result<T> {
+    bail!("string field had invalid length {length}")
+}
+
 impl Encoder<Option<&str>> for CompactString {
     fn encode<B: ByteBufMut>(&self, buf: &mut B, value: Option<&str>) -> Result<()> {
         if let Some(s) = value {
@@ -510,6 +517,7 @@ impl Decoder<Option<StdString>> for CompactString {
     fn decode<B: ByteBuf>(&self, buf: &mut B) -> Result<Option<StdString>> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
+            n if n - 1 > i16::MAX as u32 => compact_string_too_long(n - 1),
             n => {
                 let mut strbuf = vec![0; (n - 1) as usize];
                 buf.try_copy_to_slice(&mut strbuf)?;
@@ -523,6 +531,7 @@ impl<T: NewType<StrBytes>> Decoder<Option<T>> for CompactString {
     fn decode<B: ByteBuf>(&self, buf: &mut B) -> Result<Option<T>> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
+            n if n - 1 > i16::MAX as u32 => compact_string_too_long(n - 1),
             n => {
                 let strbuf = StrBytes::try_from(buf.try_get_bytes((n - 1) as usize)?)?;
                 Ok(Some(strbuf.into()))
