@@ -98,13 +98,18 @@ _launch_broker() {
         >>"$BROKER_LOG" 2>&1 &
     BROKER_PID=$!
     export BROKER_PID
+    wait_broker_port
+    log "broker pid=$BROKER_PID listening on $BOOTSTRAP (data $BROKER_DATA_DIR)"
+}
+
+# Until the broker BROKER_PID accepts on $BROKER_PORT, within BROKER_START_TIMEOUT.
+wait_broker_port() {
     local deadline=$((SECONDS + BROKER_START_TIMEOUT))
     until port_open "$BROKER_PORT"; do
         broker_alive || fail "broker exited during startup (see log)"
         ((SECONDS < deadline)) || fail "broker did not accept on port $BROKER_PORT within ${BROKER_START_TIMEOUT}s"
         sleep 0.1
     done
-    log "broker pid=$BROKER_PID listening on $BOOTSTRAP (data $BROKER_DATA_DIR)"
 }
 
 # The same for the reference Apache Kafka node configured by start_broker.

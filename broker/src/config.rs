@@ -1,8 +1,12 @@
-//! Broker configuration: flags, environment variables and an optional TOML file.
+//! Broker configuration: flags, environment variables and an optional TOML file or Kafka
+//! `server.properties` file (kafka.rs: Kafka's names, also as `KAFKA_*` variables).
 //!
-//! Precedence: command-line flag > environment variable > config file > embedded default.
-//! Every limit lives here, unit last.
+//! Precedence: command-line flag > `BROKER_*` variable > `KAFKA_*` variable > config file >
+//! embedded default. Every limit lives here, unit last.
 
+mod kafka;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -15,7 +19,8 @@ use serde::Deserialize;
     about = "A Kafka-compatible broker backed by RocksDB and openraft"
 )]
 pub struct Args {
-    /// Optional TOML config file; its keys are the long flag names with '_' for '-'.
+    /// Optional config file: TOML, whose keys are the long flag names with '_' for '-', or a
+    /// Kafka server.properties file (a name ending in .properties) with Kafka's names.
     #[arg(long, env = "BROKER_CONFIG")]
     pub config: Option<PathBuf>,
     #[arg(long, env = "BROKER_NODE_ID")]
@@ -50,6 +55,10 @@ pub struct Args {
     /// cluster with them. This node follows metadata without voting on it.
     #[arg(long, env = "BROKER_JOIN")]
     pub join: bool,
+    /// Read the configuration (file, KAFKA_* and BROKER_* variables, flags), print what it
+    /// comes to and exit: status 0 if the broker would start with it.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -96,6 +105,62 @@ struct FileConfig {
     join: Option<bool>,
     default_replication_factor: Option<i16>,
     replica_lag_time_max_ms: Option<u64>,
+    /// Static broker configs by Kafka name (server.properties and `KAFKA_*` only).
+    #[serde(skip)]
+    broker_configs: BTreeMap<String, String>,
+}
+
+impl FileConfig {
+    /// Each setting of `self`, else of `under`.
+    fn over(self, under: FileConfig) -> FileConfig {
+        let mut broker_configs = under.broker_configs;
+        broker_configs.extend(self.broker_configs);
+        FileConfig {
+            node_id: self.node_id.or(under.node_id),
+            listen: self.listen.or(under.listen),
+            advertised_listener: self.advertised_listener.or(under.advertised_listener),
+            data_dir: self.data_dir.or(under.data_dir),
+            metrics_listen: self.metrics_listen.or(under.metrics_listen),
+            metrics_per_partition: self.metrics_per_partition.or(under.metrics_per_partition),
+            flush_policy: self.flush_policy.or(under.flush_policy),
+            flush_interval_ms: self.flush_interval_ms.or(under.flush_interval_ms),
+            log_format: self.log_format.or(under.log_format),
+            log_level: self.log_level.or(under.log_level),
+            request_bytes_max: self.request_bytes_max.or(under.request_bytes_max),
+            connections_max: self.connections_max.or(under.connections_max),
+            connections_per_ip_max: self.connections_per_ip_max.or(under.connections_per_ip_max),
+            connections_max_idle_ms: self
+                .connections_max_idle_ms
+                .or(under.connections_max_idle_ms),
+            fetch_bytes_max: self.fetch_bytes_max.or(under.fetch_bytes_max),
+            broker_partitions_max: self.broker_partitions_max.or(under.broker_partitions_max),
+            auto_create_topics_enable: self
+                .auto_create_topics_enable
+                .or(under.auto_create_topics_enable),
+            num_partitions: self.num_partitions.or(under.num_partitions),
+            offsets_topic_partitions: self
+                .offsets_topic_partitions
+                .or(under.offsets_topic_partitions),
+            offsets_retention_minutes: self
+                .offsets_retention_minutes
+                .or(under.offsets_retention_minutes),
+            group_initial_rebalance_delay_ms: self
+                .group_initial_rebalance_delay_ms
+                .or(under.group_initial_rebalance_delay_ms),
+            retention_check_interval_ms: self
+                .retention_check_interval_ms
+                .or(under.retention_check_interval_ms),
+            peers: self.peers.or(under.peers),
+            join: self.join.or(under.join),
+            default_replication_factor: self
+                .default_replication_factor
+                .or(under.default_replication_factor),
+            replica_lag_time_max_ms: self
+                .replica_lag_time_max_ms
+                .or(under.replica_lag_time_max_ms),
+            broker_configs,
+        }
+    }
 }
 
 /// One broker of the cluster as every node knows it from configuration.
@@ -161,6 +226,11 @@ pub struct Config {
     /// replica.lag.time.max.ms: a follower that has not caught up with the leader's log end
     /// for this long leaves the ISR.
     pub replica_lag_time_max_ms: u64,
+    /// Static broker configs by Kafka name (e.g. log.retention.ms): below the dynamic ones,
+    /// above Kafka's defaults, described as STATIC_BROKER_CONFIG.
+    pub broker_configs: BTreeMap<String, String>,
+    /// Configuration the broker ignores, to log once logging is set up.
+    pub notices: Vec<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
@@ -181,15 +251,15 @@ pub const REQUEST_PARTITIONS_MAX: i64 = 10_000;
 
 impl Config {
     pub fn load(args: Args) -> anyhow::Result<Config> {
-        let file: FileConfig = match &args.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
-                toml::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("parsing config {}: {e}", path.display()))?
-            }
-            None => FileConfig::default(),
-        };
+        Config::load_with_env(args, std::env::vars())
+    }
+
+    /// [`Config::load`] with `vars` as the environment's `KAFKA_*` variables.
+    pub fn load_with_env(
+        args: Args,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let (file, notices) = read_files(args.config.as_deref(), vars)?;
         let listen = args
             .listen
             .or(file.listen)
@@ -264,6 +334,8 @@ impl Config {
             replica_lag_time_max_ms: file.replica_lag_time_max_ms.unwrap_or(10_000),
             join: args.join || file.join.unwrap_or(false),
             peers,
+            broker_configs: file.broker_configs,
+            notices,
         })
     }
 
@@ -299,7 +371,38 @@ impl Config {
             join: false,
             default_replication_factor: 3,
             replica_lag_time_max_ms: 10_000,
+            broker_configs: BTreeMap::new(),
+            notices: Vec::new(),
         }
+    }
+
+    /// The settings a deployment most often gets wrong, one `name=value` a line, in Kafka's
+    /// names where Kafka has one (for `--check-config`).
+    pub fn summary(&self) -> String {
+        let peers: Vec<String> = self
+            .peers
+            .iter()
+            .map(|p| format!("{}@{}/{}", p.id, p.kafka, p.raft))
+            .collect();
+        let mut lines = vec![
+            format!("node.id={}", self.node_id),
+            format!("listeners=PLAINTEXT://{}", self.listen),
+            format!(
+                "advertised.listeners=PLAINTEXT://{}:{}",
+                self.advertised_host, self.advertised_port
+            ),
+            format!("log.dirs={}", self.data_dir.display()),
+            format!("kbroker.peers={}", peers.join(",")),
+            format!("kbroker.join={}", self.join),
+            format!("kbroker.metrics.listen={}", self.metrics_listen),
+            format!("num.partitions={}", self.num_partitions),
+            format!(
+                "default.replication.factor={}",
+                self.default_replication_factor
+            ),
+        ];
+        lines.extend(self.broker_configs.iter().map(|(k, v)| format!("{k}={v}")));
+        lines.join("\n")
     }
 
     /// This node's Raft listener address, when it is part of a multi-node cluster.
@@ -309,6 +412,28 @@ impl Config {
             .find(|p| p.id == self.node_id)
             .map(|p| p.raft.as_str())
     }
+}
+
+/// The config file (TOML, or Kafka's properties for a `.properties` name) with the `KAFKA_*`
+/// variables of `vars` over it, and notices about ignored settings.
+fn read_files(
+    path: Option<&std::path::Path>,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<(FileConfig, Vec<String>)> {
+    let Some(path) = path else {
+        return kafka::file_config(kafka::env_settings(vars));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
+    let context = |e: anyhow::Error| anyhow::anyhow!("config {}: {e}", path.display());
+    if path.extension().is_some_and(|e| e == "properties") {
+        let mut settings = kafka::parse_properties(&text).map_err(context)?;
+        settings.extend(kafka::env_settings(vars));
+        return kafka::file_config(settings).map_err(context);
+    }
+    let file: FileConfig = toml::from_str(&text).map_err(|e| context(e.into()))?;
+    let (env, notices) = kafka::file_config(kafka::env_settings(vars))?;
+    Ok((env.over(file), notices))
 }
 
 /// Parses `ID@KAFKA_HOST:PORT/RAFT_HOST:PORT[,...]`.
@@ -353,7 +478,7 @@ mod tests {
 
     #[test]
     fn defaults_are_embedded() {
-        let config = Config::load(Args::parse_from(["broker"])).unwrap();
+        let config = Config::load_with_env(Args::parse_from(["broker"]), []).unwrap();
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.advertised_port, 9092);
         assert_eq!(config.request_bytes_max, 100 * 1024 * 1024);
@@ -371,12 +496,8 @@ mod tests {
             "metrics_per_partition = true\nlog_level = \"debug\"\nmetrics_listen = \"127.0.0.1:9999\"\n",
         )
         .unwrap();
-        let config = Config::load(Args::parse_from([
-            "broker",
-            "--config",
-            path.to_str().unwrap(),
-        ]))
-        .unwrap();
+        let args = Args::parse_from(["broker", "--config", path.to_str().unwrap()]);
+        let config = Config::load_with_env(args, []).unwrap();
         assert!(config.metrics_per_partition);
         assert_eq!(config.log_level, "debug");
         assert_eq!(config.metrics_listen.port(), 9999);
@@ -394,7 +515,7 @@ mod tests {
             "--listen",
             "127.0.0.1:9100",
         ]);
-        let config = Config::load(args).unwrap();
+        let config = Config::load_with_env(args, []).unwrap();
         assert_eq!(config.node_id, 7);
         assert_eq!(config.listen.port(), 9100);
     }
@@ -415,5 +536,69 @@ mod tests {
     fn bad_advertised_listener_is_an_error() {
         assert!(split_host_port("nohostport").is_err());
         assert_eq!(split_host_port("[::1]:9092").unwrap(), ("::1".into(), 9092));
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn server_properties_file_with_kafka_env_over_it_and_flags_over_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.properties");
+        std::fs::write(
+            &path,
+            "node.id=2\nlisteners=PLAINTEXT://127.0.0.1:9300\nnum.partitions=4\n\
+             log.retention.hours=1\nprocess.roles=broker,controller\n",
+        )
+        .unwrap();
+        let vars = env(&[("KAFKA_NUM_PARTITIONS", "6"), ("KAFKA_NODE_ID", "3")]);
+        let args = Args::parse_from([
+            "broker",
+            "--config",
+            path.to_str().unwrap(),
+            "--node-id",
+            "5",
+        ]);
+        let config = Config::load_with_env(args, vars).unwrap();
+        assert_eq!(config.node_id, 5);
+        assert_eq!(config.num_partitions, 6);
+        assert_eq!(config.listen.port(), 9300);
+        assert_eq!(
+            (config.advertised_host.as_str(), config.advertised_port),
+            ("127.0.0.1", 9300)
+        );
+        assert_eq!(
+            config
+                .broker_configs
+                .get("log.retention.ms")
+                .map(String::as_str),
+            Some("3600000")
+        );
+        assert_eq!(config.notices.len(), 1, "{:?}", config.notices);
+        // The TOML file is not read as properties, nor the other way round.
+        std::fs::write(&path, "node_id = 2\n").unwrap();
+        let args = Args::parse_from(["broker", "--config", path.to_str().unwrap()]);
+        let error = Config::load_with_env(args, []).unwrap_err().to_string();
+        assert!(
+            error.contains("server.properties: line 1: node_id: not a Kafka"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn kafka_env_over_a_toml_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.toml");
+        std::fs::write(&path, "node_id = 7\nnum_partitions = 2\n").unwrap();
+        let args = Args::parse_from(["broker", "--config", path.to_str().unwrap()]);
+        let config = Config::load_with_env(args, env(&[("KAFKA_NUM_PARTITIONS", "9")])).unwrap();
+        assert_eq!((config.node_id, config.num_partitions), (7, 9));
+        let args = Args::parse_from(["broker"]);
+        let error = Config::load_with_env(args, env(&[("KAFKA_NUM_PARTITIONS", "x")]));
+        assert!(error.is_err());
     }
 }

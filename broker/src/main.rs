@@ -7,8 +7,20 @@ use broker::metrics_scrape::NodeView;
 use broker::node::Node;
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::load(Args::parse())?;
+    let args = Args::parse();
+    let check_only = args.check_config;
+    let config = Config::load(args)?;
+    if check_only {
+        for notice in &config.notices {
+            eprintln!("notice: {notice}");
+        }
+        println!("{}", config.summary());
+        return Ok(());
+    }
     init_logging(config.log_format, &config.log_level)?;
+    for notice in &config.notices {
+        tracing::warn!("config: {notice}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -137,6 +137,7 @@ impl Node {
             Duration::from_millis(config.replica_lag_time_max_ms),
         ));
         background.spawn(crate::partition::retention::enforce(
+            Arc::new(config.clone()),
             metadata.clone(),
             replicas.clone(),
             Duration::from_millis(config.retention_check_interval_ms.max(100)),

@@ -91,7 +91,12 @@ async fn time_and_size_retention_trim_the_oldest_batches() {
     for _ in 0..5 {
         produce(&mut client, "sized", now_ms(), &[7u8; 100]).await;
     }
-    broker::partition::retention::run_once(&broker.ctx().metadata, &broker.ctx().replicas).await;
+    broker::partition::retention::run_once(
+        &broker.ctx().config,
+        &broker.ctx().metadata,
+        &broker.ctx().replicas,
+    )
+    .await;
     assert_eq!(
         earliest(&mut client, "aged").await,
         2,
@@ -102,7 +107,12 @@ async fn time_and_size_retention_trim_the_oldest_batches() {
     let sized_start = earliest(&mut client, "sized").await;
     assert_eq!(sized_start, 8, "only the newest batch fits in 200 bytes");
     // A second pass purges the Raft log entries (after a snapshot) and changes nothing visible.
-    broker::partition::retention::run_once(&broker.ctx().metadata, &broker.ctx().replicas).await;
+    broker::partition::retention::run_once(
+        &broker.ctx().config,
+        &broker.ctx().metadata,
+        &broker.ctx().replicas,
+    )
+    .await;
     assert_eq!(earliest(&mut client, "sized").await, 8);
     let next = produce(&mut client, "sized", now_ms(), b"after").await;
     assert_eq!(next, 10);

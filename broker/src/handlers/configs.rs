@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 };
 
 use super::{str_bytes, Ctx};
+use crate::config::Config;
 use crate::metadata::commands::MetadataCommand;
 use crate::metadata::configs::{self, ConfigDef};
 use crate::metadata::MetadataState;
@@ -53,7 +54,7 @@ pub fn describe(
             };
             let entries = match resource.resource_type {
                 RESOURCE_TOPIC => {
-                    topic_entries(ctx.config.node_id, &image, resource.resource_name.as_str())
+                    topic_entries(&ctx.config, &image, resource.resource_name.as_str())
                 }
                 RESOURCE_BROKER => broker_entries(ctx, &image, resource.resource_name.as_str()),
                 other => Err((
@@ -114,7 +115,11 @@ impl Entry {
     }
 }
 
-fn topic_entries(node: u64, image: &MetadataState, name: &str) -> Result<Vec<Entry>, Failure> {
+fn topic_entries(
+    broker: &Config,
+    image: &MetadataState,
+    name: &str,
+) -> Result<Vec<Entry>, Failure> {
     let topic = image.topics.get(name).ok_or_else(|| {
         (
             ec::UNKNOWN_TOPIC_OR_PARTITION,
@@ -130,7 +135,7 @@ fn topic_entries(node: u64, image: &MetadataState, name: &str) -> Result<Vec<Ent
                 SOURCE_DEFAULT
             };
             let value = image
-                .topic_config_value(node, topic, def.name)
+                .topic_config_value(broker, topic, def.name)
                 .unwrap_or_else(|| def.default.to_string());
             Entry {
                 def,
@@ -174,7 +179,7 @@ fn broker_entries(ctx: &Ctx, image: &MetadataState, name: &str) -> Result<Vec<En
                 }
                 "num.partitions" => Some(ctx.config.num_partitions.to_string()),
                 "socket.request.max.bytes" => Some(ctx.config.request_bytes_max.to_string()),
-                _ => None,
+                _ => ctx.config.broker_configs.get(def.name).cloned(),
             };
             let levels = [
                 own.and_then(|c| c.get(def.name))
@@ -349,7 +354,7 @@ fn incremental_changes(
             RESOURCE_TOPIC => image
                 .topics
                 .get(resource.resource_name.as_str())
-                .and_then(|t| image.topic_config_value(ctx.config.node_id, t, key)),
+                .and_then(|t| image.topic_config_value(&ctx.config, t, key)),
             _ if resource.resource_name.is_empty() => image.broker_configs.get(key).cloned(),
             _ => image
                 .per_broker_configs

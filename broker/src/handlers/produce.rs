@@ -147,7 +147,7 @@ fn check_replicas(
         return Ok(());
     }
     let min_insync: usize = image
-        .topic_config_value(ctx.config.node_id, topic, "min.insync.replicas")
+        .topic_config_value(&ctx.config, topic, "min.insync.replicas")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     if min_insync > 1 {
@@ -191,7 +191,7 @@ fn submit_partition(
         }
     };
     let max_message_bytes: usize = image
-        .topic_config_value(ctx.config.node_id, topic, "max.message.bytes")
+        .topic_config_value(&ctx.config, topic, "max.message.bytes")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_048_588);
     for (_, header) in &batches {

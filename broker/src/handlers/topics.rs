@@ -16,7 +16,7 @@ use kafka_protocol::messages::{
 };
 
 use super::{str_bytes, topic_name, uuid_of, Ctx};
-use crate::config::REQUEST_PARTITIONS_MAX;
+use crate::config::{Config, REQUEST_PARTITIONS_MAX};
 use crate::metadata::commands::MetadataCommand;
 use crate::metadata::state::{validate_topic_configs, validate_topic_name};
 use crate::metadata::{configs, MetadataState};
@@ -271,11 +271,7 @@ pub async fn create_topics(
             result = result
                 .with_num_partitions(partitions)
                 .with_replication_factor(factor)
-                .with_configs(Some(effective_configs(
-                    ctx.config.node_id,
-                    &image,
-                    &overrides,
-                )));
+                .with_configs(Some(effective_configs(&ctx.config, &image, &overrides)));
         }
         if version >= 7 {
             result = result.with_topic_id(topic_id);
@@ -302,7 +298,7 @@ fn failed(
 }
 
 fn effective_configs(
-    node: u64,
+    broker: &Config,
     image: &MetadataState,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<CreatableTopicConfigs> {
@@ -313,7 +309,7 @@ fn effective_configs(
                 Some(value) => (value.clone(), 1),
                 None => (
                     image
-                        .topic_default(node, def.name)
+                        .topic_default(broker, def.name)
                         .unwrap_or_else(|| def.default.to_string()),
                     5,
                 ),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::commands::{LeaderReport, MetadataCommand, MetadataResult};
 use super::configs;
+use crate::config::Config;
 use crate::protocol::error_codes as ec;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -394,16 +395,22 @@ impl MetadataState {
 
     /// Effective value of a topic config on broker `node`: the topic's override, else
     /// [`Self::topic_default`].
-    pub fn topic_config_value(&self, node: u64, topic: &TopicMeta, key: &str) -> Option<String> {
+    pub fn topic_config_value(
+        &self,
+        broker: &Config,
+        topic: &TopicMeta,
+        key: &str,
+    ) -> Option<String> {
         match topic.configs.get(key) {
             Some(value) => Some(value.clone()),
-            None => self.topic_default(node, key),
+            None => self.topic_default(broker, key),
         }
     }
 
-    /// A topic config without a topic override, on broker `node`: the broker's dynamic config
-    /// of the same meaning (e.g. `log.retention.ms` for `retention.ms`), else Kafka's default.
-    pub fn topic_default(&self, node: u64, key: &str) -> Option<String> {
+    /// A topic config without a topic override, on `broker`: the broker's dynamic config of
+    /// the same meaning (e.g. `log.retention.ms` for `retention.ms`), else its static one (its
+    /// server.properties), else Kafka's default.
+    pub fn topic_default(&self, broker: &Config, key: &str) -> Option<String> {
         let broker_key = match key {
             "retention.ms" => "log.retention.ms",
             "retention.bytes" => "log.retention.bytes",
@@ -412,7 +419,8 @@ impl MetadataState {
             "max.message.bytes" => "message.max.bytes",
             other => other,
         };
-        self.broker_config_value(node, broker_key)
+        self.broker_config_value(broker.node_id, broker_key)
+            .or_else(|| broker.broker_configs.get(broker_key).cloned())
             .or_else(|| configs::topic_config(key).map(|d| d.default.to_string()))
     }
 }
@@ -574,17 +582,32 @@ mod tests {
             replace: false,
         });
         let topic = state.topics["t"].clone();
+        let mut broker = Config::for_test(std::path::PathBuf::new());
+        let value = |state: &MetadataState, broker: &Config, key: &str| {
+            state.topic_config_value(broker, &topic, key)
+        };
         assert_eq!(
-            state
-                .topic_config_value(1, &topic, "retention.ms")
-                .as_deref(),
+            value(&state, &broker, "retention.ms").as_deref(),
             Some("1000")
         );
         assert_eq!(
-            state
-                .topic_config_value(1, &topic, "max.message.bytes")
-                .as_deref(),
+            value(&state, &broker, "max.message.bytes").as_deref(),
             Some("1048588")
+        );
+        // The static broker config (server.properties) is below the dynamic ones.
+        broker
+            .broker_configs
+            .insert("message.max.bytes".into(), "2000".into());
+        assert_eq!(
+            value(&state, &broker, "max.message.bytes").as_deref(),
+            Some("2000")
+        );
+        state
+            .broker_configs
+            .insert("message.max.bytes".into(), "3000".into());
+        assert_eq!(
+            value(&state, &broker, "max.message.bytes").as_deref(),
+            Some("3000")
         );
     }
 }

@@ -6,37 +6,44 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::Config;
 use crate::group::now_ms;
 use crate::group::store::OFFSETS_TOPIC;
 use crate::metadata::Metadata;
 use crate::replicas::Replicas;
 
-pub async fn enforce(metadata: Metadata, replicas: Arc<Replicas>, interval: Duration) {
+pub async fn enforce(
+    config: Arc<Config>,
+    metadata: Metadata,
+    replicas: Arc<Replicas>,
+    interval: Duration,
+) {
     loop {
         tokio::time::sleep(interval).await;
-        run_once(&metadata, &replicas).await;
+        run_once(&config, &metadata, &replicas).await;
     }
 }
 
-pub async fn run_once(metadata: &Metadata, replicas: &Replicas) {
+/// `config` is this broker's: its static configs are the topics' defaults' fallback.
+pub async fn run_once(config: &Config, metadata: &Metadata, replicas: &Replicas) {
     let image = metadata.current();
     for partition in replicas.all() {
         let Some(topic) = image.topics.get(&partition.topic) else {
             continue;
         };
-        let config = |key: &str, default: i64| {
+        let value = |key: &str, default: i64| {
             image
-                .topic_config_value(partition.node_id(), topic, key)
+                .topic_config_value(config, topic, key)
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(default)
         };
         let deletes = image
-            .topic_config_value(partition.node_id(), topic, "cleanup.policy")
+            .topic_config_value(config, topic, "cleanup.policy")
             .is_some_and(|p| p.split(',').any(|p| p.trim() == "delete"));
         // Group offsets are compacted in Kafka, never deleted by age.
         if partition.is_leader() && deletes && topic.name != OFFSETS_TOPIC {
-            let retention_ms = config("retention.ms", 604_800_000);
-            let retention_bytes = config("retention.bytes", -1);
+            let retention_ms = value("retention.ms", 604_800_000);
+            let retention_bytes = value("retention.bytes", -1);
             match partition.retention_target(retention_ms, retention_bytes, now_ms()) {
                 Ok(Some(offset)) => match partition.trim(offset).await {
                     Ok(start) => {
