@@ -114,6 +114,8 @@ broker_accepts kubernetes "$WORK/k8s-server.properties" "${vars[@]}"
 grep -qx 'advertised.listeners=PLAINTEXT://kbroker-1.kbroker-headless.kafka.svc.cluster.local:9092' "$WORK/check-config.out" \
     || fail "kubernetes: advertised listener of kbroker-1: $(cat "$WORK/check-config.out")"
 grep -qx 'node.id=2' "$WORK/check-config.out" || fail "kubernetes: node id of kbroker-1"
+grep -qx 'listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093' "$WORK/check-config.out" \
+    || fail "kubernetes: listeners of kbroker-1: $(cat "$WORK/check-config.out")"
 broker_accepts systemd "$DEPLOY/systemd/server.properties"
 log "settings: compose, kubernetes and systemd accepted by broker --check-config"
 log "PASS"

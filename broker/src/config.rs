@@ -105,6 +105,8 @@ struct FileConfig {
     join: Option<bool>,
     default_replication_factor: Option<i16>,
     replica_lag_time_max_ms: Option<u64>,
+    /// Where the Raft listener binds (a server.properties' controller listener).
+    raft_listen: Option<SocketAddr>,
     /// Static broker configs by Kafka name (server.properties and `KAFKA_*` only).
     #[serde(skip)]
     broker_configs: BTreeMap<String, String>,
@@ -158,6 +160,7 @@ impl FileConfig {
             replica_lag_time_max_ms: self
                 .replica_lag_time_max_ms
                 .or(under.replica_lag_time_max_ms),
+            raft_listen: self.raft_listen.or(under.raft_listen),
             broker_configs,
         }
     }
@@ -226,6 +229,9 @@ pub struct Config {
     /// replica.lag.time.max.ms: a follower that has not caught up with the leader's log end
     /// for this long leaves the ISR.
     pub replica_lag_time_max_ms: u64,
+    /// Where the Raft listener binds when that is not this node's peers entry (the controller
+    /// listener of a server.properties, e.g. `CONTROLLER://:9093` for every interface).
+    pub raft_bind: Option<SocketAddr>,
     /// Static broker configs by Kafka name (e.g. log.retention.ms): below the dynamic ones,
     /// above Kafka's defaults, described as STATIC_BROKER_CONFIG.
     pub broker_configs: BTreeMap<String, String>,
@@ -277,6 +283,7 @@ impl Config {
         if !peers.is_empty() && !peers.iter().any(|p| p.id == node_id) {
             anyhow::bail!("--peers does not list this node's id {node_id}");
         }
+        check_raft_bind(file.raft_listen, peers.iter().find(|p| p.id == node_id))?;
         Ok(Config {
             node_id,
             listen,
@@ -334,6 +341,7 @@ impl Config {
             replica_lag_time_max_ms: file.replica_lag_time_max_ms.unwrap_or(10_000),
             join: args.join || file.join.unwrap_or(false),
             peers,
+            raft_bind: file.raft_listen,
             broker_configs: file.broker_configs,
             notices,
         })
@@ -371,6 +379,7 @@ impl Config {
             join: false,
             default_replication_factor: 3,
             replica_lag_time_max_ms: 10_000,
+            raft_bind: None,
             broker_configs: BTreeMap::new(),
             notices: Vec::new(),
         }
@@ -386,7 +395,10 @@ impl Config {
             .collect();
         let mut lines = vec![
             format!("node.id={}", self.node_id),
-            format!("listeners=PLAINTEXT://{}", self.listen),
+            match self.raft_bind {
+                Some(raft) => format!("listeners=PLAINTEXT://{},CONTROLLER://{raft}", self.listen),
+                None => format!("listeners=PLAINTEXT://{}", self.listen),
+            },
             format!(
                 "advertised.listeners=PLAINTEXT://{}:{}",
                 self.advertised_host, self.advertised_port
@@ -405,12 +417,13 @@ impl Config {
         lines.join("\n")
     }
 
-    /// This node's Raft listener address, when it is part of a multi-node cluster.
-    pub fn raft_listen(&self) -> Option<&str> {
-        self.peers
-            .iter()
-            .find(|p| p.id == self.node_id)
-            .map(|p| p.raft.as_str())
+    /// Where this node's Raft listener binds, when it is part of a multi-node cluster.
+    pub fn raft_listen(&self) -> Option<String> {
+        let entry = self.peers.iter().find(|p| p.id == self.node_id)?;
+        Some(match self.raft_bind {
+            Some(address) => address.to_string(),
+            None => entry.raft.clone(),
+        })
     }
 }
 
@@ -434,6 +447,22 @@ fn read_files(
     let file: FileConfig = toml::from_str(&text).map_err(|e| context(e.into()))?;
     let (env, notices) = kafka::file_config(kafka::env_settings(vars))?;
     Ok((env.over(file), notices))
+}
+
+/// The other nodes connect to this node's Raft address in the peers, so a separate bind
+/// address must have its port.
+fn check_raft_bind(bind: Option<SocketAddr>, me: Option<&Peer>) -> anyhow::Result<()> {
+    let (Some(bind), Some(me)) = (bind, me) else {
+        return Ok(());
+    };
+    let (_, port) = split_host_port(&me.raft)?;
+    if i32::from(bind.port()) != port {
+        anyhow::bail!(
+            "the Raft listener {bind} (the controller listener) is not on the port of this node's Raft address {} in the peers",
+            me.raft
+        );
+    }
+    Ok(())
 }
 
 /// Parses `ID@KAFKA_HOST:PORT/RAFT_HOST:PORT[,...]`.
@@ -600,5 +629,31 @@ mod tests {
         let args = Args::parse_from(["broker"]);
         let error = Config::load_with_env(args, env(&[("KAFKA_NUM_PARTITIONS", "x")]));
         assert!(error.is_err());
+    }
+
+    #[test]
+    fn the_controller_listener_is_where_raft_binds_on_the_peers_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.properties");
+        let properties = |controller: &str| {
+            format!(
+                "node.id=2\nlisteners=PLAINTEXT://:9092,CONTROLLER://{controller}\n\
+                 controller.listener.names=CONTROLLER\nadvertised.listeners=PLAINTEXT://b:9092\n\
+                 kbroker.peers=1@a:9092/a:9093,2@b:9092/b:9093\n"
+            )
+        };
+        std::fs::write(&path, properties(":9093")).unwrap();
+        let args = || Args::parse_from(["broker", "--config", path.to_str().unwrap()]);
+        let config = Config::load_with_env(args(), []).unwrap();
+        assert_eq!(config.raft_listen().as_deref(), Some("0.0.0.0:9093"));
+        std::fs::write(&path, properties(":9094")).unwrap();
+        assert!(Config::load_with_env(args(), []).is_err());
+        std::fs::write(
+            &path,
+            "node.id=2\nkbroker.peers=1@a:9092/a:9093,2@b:9092/b:9093\n",
+        )
+        .unwrap();
+        let config = Config::load_with_env(args(), []).unwrap();
+        assert_eq!(config.raft_listen().as_deref(), Some("b:9093"));
     }
 }

@@ -77,10 +77,10 @@ impl Node {
         let env = RaftEnv::new(config.node_id, !config.peers.is_empty());
         let background = Background::default();
         if let Some(raft_listen) = config.raft_listen() {
-            let internal = TcpListener::bind(raft_listen)
+            let internal = TcpListener::bind(&raft_listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("binding the Raft listener {raft_listen}: {e}"))?;
-            tracing::info!(listen = raft_listen, "serving peers");
+            tracing::info!(listen = %raft_listen, "serving peers");
             background.spawn(crate::cluster::server::serve(
                 internal,
                 env.router.clone(),

@@ -190,7 +190,7 @@ pub fn file_config(settings: Vec<Setting>) -> anyhow::Result<(FileConfig, Vec<St
         apply(setting, &mut file, &mut notices)
             .map_err(|e| anyhow!("{}: {}: {e}", setting.origin, setting.key))?;
     }
-    apply_listeners(&merged, &mut file, &mut notices)?;
+    apply_listeners(&merged, &mut file)?;
     apply_retention(&merged, &mut file)?;
     check_voters(&merged, &file, &mut notices)?;
     Ok((file, notices))
@@ -313,12 +313,11 @@ struct Listener {
     port: u16,
 }
 
-/// `listeners` without the controller listeners is the one Kafka listener (PLAINTEXT only);
+/// `listeners` without the controller listener is the one Kafka listener (PLAINTEXT only);
 /// its `advertised.listeners` entry is what clients are told.
 fn apply_listeners(
     merged: &BTreeMap<String, Setting>,
     file: &mut FileConfig,
-    notices: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let get = |key: &str| merged.get(key).map(|s| s.value.as_str());
     let context = |key: &str| {
@@ -339,8 +338,11 @@ fn apply_listeners(
         .map_err(|e| anyhow!("{}: {e}", context("listener.security.protocol.map")))?;
     let name = match get("listeners") {
         Some(value) => {
-            let listener = parse_listeners(value)
-                .and_then(|all| client_listener(all, &controllers, &protocols))
+            let all =
+                parse_listeners(value).map_err(|e| anyhow!("{}: {e}", context("listeners")))?;
+            file.raft_listen = raft_listener(&all, &controllers)
+                .map_err(|e| anyhow!("{}: {e}", context("listeners")))?;
+            let listener = client_listener(all, &controllers, &protocols)
                 .map_err(|e| anyhow!("{}: {e}", context("listeners")))?;
             file.listen = Some(bind_address(&listener.host, listener.port)?);
             if get("advertised.listeners").is_none() {
@@ -360,13 +362,21 @@ fn apply_listeners(
             .map_err(|e| anyhow!("{}: {e}", context("advertised.listeners")))?;
         file.advertised_listener = Some(advertise(&listener.host, listener.port)?);
     }
-    if !controllers.is_empty() {
-        notices.push(format!(
-            "{}: the controller listeners are not used: this node's Raft listener is its entry in kbroker.peers",
-            context("controller.listener.names")
-        ));
-    }
     Ok(())
+}
+
+/// The controller listener is where the Raft listener binds (Kafka's controllers speak Raft
+/// there too); the others reach it at this node's kbroker.peers entry.
+fn raft_listener(all: &[Listener], controllers: &[&str]) -> anyhow::Result<Option<SocketAddr>> {
+    let raft: Vec<&Listener> = all
+        .iter()
+        .filter(|l| controllers.contains(&l.name.as_str()))
+        .collect();
+    match raft.as_slice() {
+        [] => Ok(None),
+        [listener] => Ok(Some(bind_address(&listener.host, listener.port)?)),
+        _ => bail!("at most one controller listener: it is where the Raft listener binds"),
+    }
 }
 
 fn parse_listeners(value: &str) -> anyhow::Result<Vec<Listener>> {
@@ -694,8 +704,9 @@ mod tests {
                 ("min.insync.replicas", "2")
             ]
         );
-        // process.roles and num.io.threads are Kafka's and ignored; so are the controller listeners.
-        assert_eq!(notices.len(), 3, "{notices:?}");
+        assert_eq!(file.raft_listen, Some("127.0.0.1:9094".parse().unwrap()));
+        // process.roles and num.io.threads are Kafka's and ignored.
+        assert_eq!(notices.len(), 2, "{notices:?}");
         assert!(notices.iter().any(|n| n.contains("num.io.threads")));
     }
 
@@ -768,6 +779,7 @@ mod tests {
             "listeners=PLAINTEXT://0.0.0.0:9092",
             "listeners=PLAINTEXT://:9092\nadvertised.listeners=OTHER://h:1",
             "listeners=PLAINTEXT//:9092",
+            "listeners=PLAINTEXT://:9092,A://:9093,B://:9094\ncontroller.listener.names=A,B",
         ] {
             assert!(file_config(settings(text)).is_err(), "{text}");
         }
