@@ -103,12 +103,17 @@ kafka_ref_cluster_start() {
     done
     cid="$(kafka_ref_cluster_id)" || fail "kafka-storage random-uuid failed"
     BOOTSTRAP=""
+    # The formats run side by side (one JVM each, several seconds apiece on a busy machine).
+    local formats=()
     for ((i = 1; i <= n; i++)); do
         mkdir -p "$WORK/kafka-$i"
         kafka_ref_config "$WORK/kafka-$i.properties" "$i" "${KREF_PORT[i]}" "${cports[i]}" "$WORK/kafka-$i" "$voters" "$rf"
-        kafka_ref_format "$WORK/kafka-$i.properties" "$cid" >>"$WORK/kafka-$i.log" 2>&1 \
-            || fail "kafka-storage format of node $i failed (see $WORK/kafka-$i.log)"
+        kafka_ref_format "$WORK/kafka-$i.properties" "$cid" >>"$WORK/kafka-$i.log" 2>&1 &
+        formats[i]=$!
         BOOTSTRAP+="${BOOTSTRAP:+,}127.0.0.1:${KREF_PORT[i]}"
+    done
+    for ((i = 1; i <= n; i++)); do
+        wait "${formats[i]}" || fail "kafka-storage format of node $i failed (see $WORK/kafka-$i.log)"
     done
     on_exit kafka_ref_cluster_stop
     local from=()

@@ -6,11 +6,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Random;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -38,7 +41,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * Usage: BenchDriver key=value ...  (bootstrap, topic, partitions=8, size=1024, acks=all,
  *   compression=none, seconds=10, rate=0, linger_ms=5, batch_bytes=65536, consume=1,
  *   max_bytes=0 (stop after this much payload), stride=1 (records per partition in a row),
- *   create=1, warmup_s=2, label=)
+ *   create=1, warmup_s=2, delivery_timeout_ms=300000, label=)
  * Prints one line: BENCH produce label=... key=value ...
  */
 public class BenchDriver {
@@ -54,6 +57,7 @@ public class BenchDriver {
         o.put("create", "1");
         o.put("label", "");
         o.put("warmup_s", "2");
+        o.put("delivery_timeout_ms", "300000");
         for (String a : args) {
             int eq = a.indexOf('=');
             Util.check(eq > 0, "argument %s is not key=value", a);
@@ -81,10 +85,11 @@ public class BenchDriver {
         String topic = o.get("topic");
         int partitions = Integer.parseInt(o.get("partitions"));
         int size = Integer.parseInt(o.get("size"));
-        if (o.get("create").equals("1")) {
-            try (Admin admin = Util.admin(bootstrap)) {
+        try (Admin admin = Util.admin(bootstrap)) {
+            if (o.get("create").equals("1")) {
                 Util.createTopic(admin, topic, partitions, null);
             }
+            awaitLeaders(admin, topic, partitions);
         }
         byte[][] values = new byte[1024][size];
         Random random = new Random(42);
@@ -116,6 +121,31 @@ public class BenchDriver {
                 consumeSecs, consumeSecs > 0 ? (double) total * size / 1e6 / consumeSecs : 0.0, o.get("warmup_s"), total);
     }
 
+    /**
+     * Until every partition's leader answers ListOffsets, i.e. hosts the partition. An idempotent
+     * producer that starts while a fresh partition is still being created can lose its first
+     * request for good: it fails with NOT_LEADER_OR_FOLLOWER, the next one is appended, and every
+     * retry of the first then gets OUT_OF_ORDER_SEQUENCE_NUMBER (KAFKA-15591; Apache Kafka 4.3.1
+     * with log.flush.interval.messages=1 creates 64 partitions slowly enough to hit it).
+     */
+    static void awaitLeaders(Admin admin, String topic, int partitions) throws Exception {
+        Map<TopicPartition, OffsetSpec> all = new HashMap<>();
+        for (int i = 0; i < partitions; i++) {
+            all.put(new TopicPartition(topic, i), OffsetSpec.latest());
+        }
+        long deadline = System.currentTimeMillis() + 120_000;
+        while (true) {
+            try {
+                admin.listOffsets(all).all().get(30, TimeUnit.SECONDS);
+                return;
+            } catch (ExecutionException e) {
+                Util.check(System.currentTimeMillis() < deadline, "%s not readable on every partition in 120 s: %s",
+                        topic, e.getCause());
+                Thread.sleep(100);
+            }
+        }
+    }
+
     static double pct(int[] sorted, double fraction) {
         if (sorted.length == 0) {
             return 0;
@@ -137,6 +167,9 @@ public class BenchDriver {
         p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, o.get("compression"));
         p.put(ProducerConfig.LINGER_MS_CONFIG, Integer.parseInt(o.get("linger_ms")));
         p.put(ProducerConfig.BATCH_SIZE_CONFIG, Integer.parseInt(o.get("batch_bytes")));
+        // A slow target (Apache Kafka flushing every append) may need minutes to drain the
+        // 32 MB buffer; the default 120 s would expire records instead of measuring it.
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, Integer.parseInt(o.get("delivery_timeout_ms")));
         double rate = Double.parseDouble(o.get("rate"));
         long seconds = Long.parseLong(o.get("seconds"));
         long maxBytes = Long.parseLong(o.get("max_bytes"));
