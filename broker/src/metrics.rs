@@ -209,8 +209,14 @@ fn api_metrics(api_key: ApiKey) -> Option<&'static ApiMetrics> {
     }))
 }
 
-/// Counts one answered request: total, latency, and each distinct error code in its response.
-pub fn record_request(api_key: ApiKey, elapsed: Duration, response: &ResponseKind) {
+/// Counts one answered request: total, latency, and each distinct error code in its response
+/// (`error_codes` walks it: the extraction declared with the API's handler).
+pub fn record_request(
+    api_key: ApiKey,
+    elapsed: Duration,
+    response: &ResponseKind,
+    error_codes: fn(&ResponseKind, &mut dyn FnMut(i16)),
+) {
     let Some(api) = api_metrics(api_key) else {
         return;
     };
@@ -233,104 +239,6 @@ pub fn record_request(api_key: ApiKey, elapsed: Duration, response: &ResponseKin
             "error" => error,
         )
         .increment(1);
-    }
-}
-
-/// Calls `each` with every error code in a response: top level, per topic, per partition.
-/// An API missing here is counted in requests but never in errors; add its arm with its handler.
-pub fn error_codes(response: &ResponseKind, each: &mut dyn FnMut(i16)) {
-    match response {
-        ResponseKind::Produce(r) => r
-            .responses
-            .iter()
-            .flat_map(|t| &t.partition_responses)
-            .for_each(|p| each(p.error_code)),
-        ResponseKind::Fetch(r) => {
-            each(r.error_code);
-            r.responses
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .for_each(|p| each(p.error_code));
-        }
-        ResponseKind::ListOffsets(r) => r
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .for_each(|p| each(p.error_code)),
-        ResponseKind::Metadata(r) => {
-            each(r.error_code);
-            for topic in &r.topics {
-                each(topic.error_code);
-                topic.partitions.iter().for_each(|p| each(p.error_code));
-            }
-        }
-        ResponseKind::ApiVersions(r) => each(r.error_code),
-        ResponseKind::CreateTopics(r) => r.topics.iter().for_each(|t| each(t.error_code)),
-        ResponseKind::DeleteTopics(r) => r.responses.iter().for_each(|t| each(t.error_code)),
-        ResponseKind::CreatePartitions(r) => r.results.iter().for_each(|t| each(t.error_code)),
-        ResponseKind::InitProducerId(r) => each(r.error_code),
-        ResponseKind::DescribeConfigs(r) => r.results.iter().for_each(|t| each(t.error_code)),
-        ResponseKind::AlterConfigs(r) => r.responses.iter().for_each(|t| each(t.error_code)),
-        ResponseKind::IncrementalAlterConfigs(r) => {
-            r.responses.iter().for_each(|t| each(t.error_code))
-        }
-        ResponseKind::DescribeCluster(r) => each(r.error_code),
-        ResponseKind::DeleteRecords(r) => r
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .for_each(|p| each(p.error_code)),
-        other => group_error_codes(other, each),
-    }
-}
-
-/// The consumer group APIs' part of [`error_codes`].
-fn group_error_codes(response: &ResponseKind, each: &mut dyn FnMut(i16)) {
-    match response {
-        ResponseKind::FindCoordinator(r) => {
-            each(r.error_code);
-            r.coordinators.iter().for_each(|c| each(c.error_code));
-        }
-        ResponseKind::JoinGroup(r) => each(r.error_code),
-        ResponseKind::SyncGroup(r) => each(r.error_code),
-        ResponseKind::Heartbeat(r) => each(r.error_code),
-        ResponseKind::LeaveGroup(r) => {
-            each(r.error_code);
-            r.members.iter().for_each(|m| each(m.error_code));
-        }
-        ResponseKind::OffsetCommit(r) => r
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .for_each(|p| each(p.error_code)),
-        ResponseKind::OffsetFetch(r) => {
-            each(r.error_code);
-            r.topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .for_each(|p| each(p.error_code));
-            for group in &r.groups {
-                each(group.error_code);
-                group
-                    .topics
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .for_each(|p| each(p.error_code));
-            }
-        }
-        ResponseKind::DescribeGroups(r) => r.groups.iter().for_each(|g| each(g.error_code)),
-        ResponseKind::ListGroups(r) => each(r.error_code),
-        ResponseKind::DeleteGroups(r) => r.results.iter().for_each(|g| each(g.error_code)),
-        ResponseKind::OffsetDelete(r) => {
-            each(r.error_code);
-            r.topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .for_each(|p| each(p.error_code));
-        }
-        ResponseKind::ConsumerGroupHeartbeat(r) => each(r.error_code),
-        ResponseKind::ConsumerGroupDescribe(r) => r.groups.iter().for_each(|g| each(g.error_code)),
-        _ => {}
     }
 }
 
@@ -404,26 +312,6 @@ fn fetch_batch_bytes() -> &'static Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::produce_response::{
-        PartitionProduceResponse, TopicProduceResponse,
-    };
-    use kafka_protocol::messages::ProduceResponse;
-
-    #[test]
-    fn error_codes_walk_partitions() {
-        let partition = |code| PartitionProduceResponse::default().with_error_code(code);
-        let response = ResponseKind::Produce(ProduceResponse::default().with_responses(vec![
-            TopicProduceResponse::default().with_partition_responses(vec![
-                partition(0),
-                partition(6),
-                partition(6),
-            ]),
-            TopicProduceResponse::default().with_partition_responses(vec![partition(3)]),
-        ]));
-        let mut codes = Vec::new();
-        error_codes(&response, &mut |code| codes.push(code));
-        assert_eq!(codes, vec![0, 6, 6, 3]);
-    }
 
     #[test]
     fn api_slots_cover_every_api_key() {

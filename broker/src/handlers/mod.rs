@@ -1,5 +1,6 @@
-//! Kafka API handlers, one module per API family, and the one table of supported APIs and
-//! versions that both dispatch and ApiVersions use.
+//! Kafka API handlers, one module per API family, and the one declaration of every supported
+//! API ([`apis`]) that the version table (ApiVersions), dispatch and the error metrics all come
+//! from.
 
 pub mod api_versions;
 pub mod configs;
@@ -72,284 +73,271 @@ macro_rules! api {
     }};
 }
 
-/// Every API this broker serves, with every version its codec handles. The minimums keep the
-/// low versions older librdkafka probes for (Produce 3, Fetch 4, ListOffsets 1, Metadata 0).
-pub const SUPPORTED: &[ApiSpec] = &[
-    api!(Produce, ProduceRequest, ProduceResponse),
-    api!(Fetch, FetchRequest, FetchResponse),
-    api!(ListOffsets, ListOffsetsRequest, ListOffsetsResponse),
-    api!(Metadata, MetadataRequest, MetadataResponse),
-    api!(ApiVersions, ApiVersionsRequest, ApiVersionsResponse),
-    api!(CreateTopics, CreateTopicsRequest, CreateTopicsResponse),
-    api!(DeleteTopics, DeleteTopicsRequest, DeleteTopicsResponse),
-    api!(
-        InitProducerId,
-        InitProducerIdRequest,
-        InitProducerIdResponse
-    ),
-    api!(
-        DescribeConfigs,
-        DescribeConfigsRequest,
-        DescribeConfigsResponse
-    ),
-    api!(AlterConfigs, AlterConfigsRequest, AlterConfigsResponse),
-    api!(
-        CreatePartitions,
-        CreatePartitionsRequest,
-        CreatePartitionsResponse
-    ),
-    api!(
-        IncrementalAlterConfigs,
-        IncrementalAlterConfigsRequest,
-        IncrementalAlterConfigsResponse
-    ),
-    api!(
-        DescribeCluster,
-        DescribeClusterRequest,
-        DescribeClusterResponse
-    ),
-    api!(DeleteRecords, DeleteRecordsRequest, DeleteRecordsResponse),
-    api!(
-        AlterPartitionReassignments,
-        AlterPartitionReassignmentsRequest,
-        AlterPartitionReassignmentsResponse
-    ),
-    api!(
-        ListPartitionReassignments,
-        ListPartitionReassignmentsRequest,
-        ListPartitionReassignmentsResponse
-    ),
-    api!(
-        UnregisterBroker,
-        UnregisterBrokerRequest,
-        UnregisterBrokerResponse
-    ),
-    api!(
-        OffsetForLeaderEpoch,
-        OffsetForLeaderEpochRequest,
-        OffsetForLeaderEpochResponse
-    ),
-    api!(
-        DescribeLogDirs,
-        DescribeLogDirsRequest,
-        DescribeLogDirsResponse
-    ),
-    api!(
-        DescribeQuorum,
-        DescribeQuorumRequest,
-        DescribeQuorumResponse
-    ),
-    api!(ElectLeaders, ElectLeadersRequest, ElectLeadersResponse),
-    api!(
-        FindCoordinator,
-        FindCoordinatorRequest,
-        FindCoordinatorResponse
-    ),
-    api!(JoinGroup, JoinGroupRequest, JoinGroupResponse),
-    api!(SyncGroup, SyncGroupRequest, SyncGroupResponse),
-    api!(Heartbeat, HeartbeatRequest, HeartbeatResponse),
-    api!(LeaveGroup, LeaveGroupRequest, LeaveGroupResponse),
-    api!(OffsetCommit, OffsetCommitRequest, OffsetCommitResponse),
-    api!(OffsetFetch, OffsetFetchRequest, OffsetFetchResponse),
-    api!(
-        DescribeGroups,
-        DescribeGroupsRequest,
-        DescribeGroupsResponse
-    ),
-    api!(ListGroups, ListGroupsRequest, ListGroupsResponse),
-    api!(DeleteGroups, DeleteGroupsRequest, DeleteGroupsResponse),
-    api!(OffsetDelete, OffsetDeleteRequest, OffsetDeleteResponse),
-    api!(
-        ConsumerGroupHeartbeat,
-        ConsumerGroupHeartbeatRequest,
-        ConsumerGroupHeartbeatResponse
-    ),
-    api!(
-        ConsumerGroupDescribe,
-        ConsumerGroupDescribeRequest,
-        ConsumerGroupDescribeResponse
-    ),
-];
+/// Every API this broker serves, each declared once: its request and response types (the
+/// versions both codecs handle make its range), how it is handled, and where its response
+/// carries error codes (for `broker_request_errors_total`). The version table that answers
+/// ApiVersions, the dispatch match and the error extraction are all generated from this one
+/// list, so an advertised API always has a handler and is always in the error metrics.
+///
+/// Handlers come in three shapes: `now` (a synchronous handler returning the response),
+/// `later` (an async handler whose response is awaited when the connection's turn comes) and
+/// `own` (the handler returns its own future of `Option<ResponseKind>`: Produce, which queues
+/// its batches synchronously, in request order, and answers nothing for acks=0).
+macro_rules! apis {
+    ($(
+        $key:ident($request:ty, $response:ty)
+            $shape:ident |$ctx:ident, $header:ident, $version:ident, $req:ident| $handle:expr;
+            errors |$resp:ident, $each:ident| $errors:expr;
+    )*) => {
+        /// The minimums keep the low versions older librdkafka probes for (Produce 3, Fetch 4,
+        /// ListOffsets 1, Metadata 0).
+        pub const SUPPORTED: &[ApiSpec] = &[$(api!($key, $request, $response)),*];
+
+        /// Routes a decoded request. Synchronous on purpose: produce queues its batches here,
+        /// in request order; the returned future does the waiting.
+        pub fn handle(
+            ctx: &Arc<Ctx>,
+            header: RequestHeader,
+            request: RequestKind,
+        ) -> BoxFuture<'static, Option<ResponseKind>> {
+            match request {
+                $(RequestKind::$key($req) => {
+                    let $ctx = ctx.clone();
+                    let $version = header.request_api_version;
+                    let $header = header;
+                    respond!($shape, $key, $handle)
+                })*
+                other => {
+                    // Unreachable: `dispatch` lets through only keys in SUPPORTED, which this
+                    // same list generates.
+                    tracing::error!(request = ?std::mem::discriminant(&other), "request without a handler");
+                    std::future::ready(None).boxed()
+                }
+            }
+        }
+
+        /// Calls `each` with every error code in a response: top level, per topic, per
+        /// partition.
+        pub fn error_codes(response: &ResponseKind, each: &mut dyn FnMut(i16)) {
+            match response {
+                $(ResponseKind::$key($resp) => {
+                    let $each = &mut *each;
+                    $errors
+                })*
+                _ => {}
+            }
+        }
+
+        /// A request of every supported API with default fields, for conformance tests that
+        /// go through the whole table.
+        pub fn default_request(key: ApiKey) -> Option<RequestKind> {
+            match key {
+                $(ApiKey::$key => Some(RequestKind::$key(<$request>::default())),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+/// The future a handler's answer becomes, by its shape (see [`apis`]).
+macro_rules! respond {
+    (now, $key:ident, $handle:expr) => {
+        std::future::ready(Some(ResponseKind::$key($handle))).boxed()
+    };
+    (later, $key:ident, $handle:expr) => {
+        async move { Some(ResponseKind::$key($handle.await)) }.boxed()
+    };
+    (own, $key:ident, $handle:expr) => {
+        $handle.boxed()
+    };
+}
+
+apis! {
+    Produce(ProduceRequest, ProduceResponse)
+        own |ctx, _header, version, req| produce::submit(&ctx, version, req);
+        errors |r, each| r
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .for_each(|p| each(p.error_code));
+    Fetch(FetchRequest, FetchResponse)
+        later |ctx, _header, version, req| fetch::handle(&ctx, version, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| each(p.error_code));
+        };
+    ListOffsets(ListOffsetsRequest, ListOffsetsResponse)
+        later |ctx, _header, version, req| list_offsets::handle(&ctx, version, req);
+        errors |r, each| r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code));
+    Metadata(MetadataRequest, MetadataResponse)
+        later |ctx, _header, version, req| metadata::handle(&ctx, version, req);
+        errors |r, each| {
+            each(r.error_code);
+            for topic in &r.topics {
+                each(topic.error_code);
+                topic.partitions.iter().for_each(|p| each(p.error_code));
+            }
+        };
+    ApiVersions(ApiVersionsRequest, ApiVersionsResponse)
+        now |ctx, _header, version, req| api_versions::handle(&ctx, version, req);
+        errors |r, each| each(r.error_code);
+    CreateTopics(CreateTopicsRequest, CreateTopicsResponse)
+        later |ctx, _header, version, req| topics::create_topics(&ctx, version, req);
+        errors |r, each| r.topics.iter().for_each(|t| each(t.error_code));
+    DeleteTopics(DeleteTopicsRequest, DeleteTopicsResponse)
+        later |ctx, _header, version, req| topics::delete_topics(&ctx, version, req);
+        errors |r, each| r.responses.iter().for_each(|t| each(t.error_code));
+    InitProducerId(InitProducerIdRequest, InitProducerIdResponse)
+        later |ctx, _header, _version, req| producer_id::handle(&ctx, req);
+        errors |r, each| each(r.error_code);
+    DescribeConfigs(DescribeConfigsRequest, DescribeConfigsResponse)
+        now |ctx, _header, version, req| configs::describe(&ctx, version, req);
+        errors |r, each| r.results.iter().for_each(|t| each(t.error_code));
+    AlterConfigs(AlterConfigsRequest, AlterConfigsResponse)
+        later |ctx, _header, _version, req| configs::alter(&ctx, req);
+        errors |r, each| r.responses.iter().for_each(|t| each(t.error_code));
+    CreatePartitions(CreatePartitionsRequest, CreatePartitionsResponse)
+        later |ctx, _header, _version, req| topics::create_partitions(&ctx, req);
+        errors |r, each| r.results.iter().for_each(|t| each(t.error_code));
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse)
+        later |ctx, _header, _version, req| configs::incremental_alter(&ctx, req);
+        errors |r, each| r.responses.iter().for_each(|t| each(t.error_code));
+    DescribeCluster(DescribeClusterRequest, DescribeClusterResponse)
+        now |ctx, _header, _version, req| describe_cluster::handle(&ctx, req);
+        errors |r, each| each(r.error_code);
+    DeleteRecords(DeleteRecordsRequest, DeleteRecordsResponse)
+        later |ctx, _header, _version, req| delete_records::handle(&ctx, req);
+        errors |r, each| r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code));
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse)
+        later |ctx, _header, version, req| reassignments::alter(&ctx, version, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| each(p.error_code));
+        };
+    ListPartitionReassignments(ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse)
+        now |ctx, _header, _version, req| reassignments::list(&ctx, req);
+        errors |r, each| each(r.error_code);
+    UnregisterBroker(UnregisterBrokerRequest, UnregisterBrokerResponse)
+        later |ctx, _header, _version, req| unregister_broker::handle(&ctx, req);
+        errors |r, each| each(r.error_code);
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse)
+        now |ctx, _header, _version, req| leader_epoch::handle(&ctx, req);
+        errors |r, each| r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code));
+    DescribeLogDirs(DescribeLogDirsRequest, DescribeLogDirsResponse)
+        now |ctx, _header, _version, req| describe_log_dirs::handle(&ctx, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.results.iter().for_each(|d| each(d.error_code));
+        };
+    DescribeQuorum(DescribeQuorumRequest, DescribeQuorumResponse)
+        later |ctx, _header, version, req| describe_quorum::handle(&ctx, version, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| each(p.error_code));
+        };
+    ElectLeaders(ElectLeadersRequest, ElectLeadersResponse)
+        later |ctx, _header, version, req| elect_leaders::handle(&ctx, version, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.replica_election_results
+                .iter()
+                .flat_map(|t| &t.partition_result)
+                .for_each(|p| each(p.error_code));
+        };
+    FindCoordinator(FindCoordinatorRequest, FindCoordinatorResponse)
+        now |ctx, _header, version, req| groups::find_coordinator(&ctx, version, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.coordinators.iter().for_each(|c| each(c.error_code));
+        };
+    JoinGroup(JoinGroupRequest, JoinGroupResponse)
+        later |ctx, header, _version, req| groups::join_group(&ctx, &header, req);
+        errors |r, each| each(r.error_code);
+    SyncGroup(SyncGroupRequest, SyncGroupResponse)
+        later |ctx, _header, version, req| groups::sync_group(&ctx, version, req);
+        errors |r, each| each(r.error_code);
+    Heartbeat(HeartbeatRequest, HeartbeatResponse)
+        now |ctx, _header, _version, req| groups::heartbeat(&ctx, req);
+        errors |r, each| each(r.error_code);
+    LeaveGroup(LeaveGroupRequest, LeaveGroupResponse)
+        now |ctx, _header, version, req| groups::leave_group(&ctx, version, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.members.iter().for_each(|m| each(m.error_code));
+        };
+    OffsetCommit(OffsetCommitRequest, OffsetCommitResponse)
+        later |ctx, _header, version, req| offsets::commit(&ctx, version, req);
+        errors |r, each| r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code));
+    OffsetFetch(OffsetFetchRequest, OffsetFetchResponse)
+        now |ctx, _header, version, req| offsets::fetch(&ctx, version, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| each(p.error_code));
+            for group in &r.groups {
+                each(group.error_code);
+                group
+                    .topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .for_each(|p| each(p.error_code));
+            }
+        };
+    DescribeGroups(DescribeGroupsRequest, DescribeGroupsResponse)
+        now |ctx, _header, version, req| groups::describe_groups(&ctx, version, req);
+        errors |r, each| r.groups.iter().for_each(|g| each(g.error_code));
+    ListGroups(ListGroupsRequest, ListGroupsResponse)
+        now |ctx, _header, version, req| groups::list_groups(&ctx, version, req);
+        errors |r, each| each(r.error_code);
+    DeleteGroups(DeleteGroupsRequest, DeleteGroupsResponse)
+        later |ctx, _header, _version, req| groups::delete_groups(&ctx, req);
+        errors |r, each| r.results.iter().for_each(|g| each(g.error_code));
+    OffsetDelete(OffsetDeleteRequest, OffsetDeleteResponse)
+        later |ctx, _header, _version, req| offsets::delete(&ctx, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| each(p.error_code));
+        };
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse)
+        later |ctx, header, _version, req| consumer_group::heartbeat(&ctx, &header, req);
+        errors |r, each| each(r.error_code);
+    ConsumerGroupDescribe(ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse)
+        now |ctx, _header, _version, req| consumer_group::describe(&ctx, req);
+        errors |r, each| r.groups.iter().for_each(|g| each(g.error_code));
+}
 
 pub fn supported(key: ApiKey) -> Option<ApiSpec> {
     SUPPORTED.iter().copied().find(|spec| spec.key == key)
-}
-
-/// Routes a decoded request. Synchronous on purpose: produce queues its batches here, in
-/// request order; the returned future does the waiting.
-pub fn handle(
-    ctx: &Arc<Ctx>,
-    header: RequestHeader,
-    request: RequestKind,
-) -> BoxFuture<'static, Option<ResponseKind>> {
-    let ctx = ctx.clone();
-    let version = header.request_api_version;
-    match request {
-        RequestKind::Produce(req) => produce::submit(&ctx, version, req).boxed(),
-        RequestKind::ApiVersions(req) => ready(ResponseKind::ApiVersions(api_versions::handle(
-            &ctx, version, req,
-        ))),
-        RequestKind::Fetch(req) => {
-            async move { Some(ResponseKind::Fetch(fetch::handle(&ctx, version, req).await)) }
-                .boxed()
-        }
-        RequestKind::ListOffsets(req) => async move {
-            Some(ResponseKind::ListOffsets(
-                list_offsets::handle(&ctx, version, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::Metadata(req) => async move {
-            Some(ResponseKind::Metadata(
-                metadata::handle(&ctx, version, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::CreateTopics(req) => async move {
-            Some(ResponseKind::CreateTopics(
-                topics::create_topics(&ctx, version, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::DeleteTopics(req) => async move {
-            Some(ResponseKind::DeleteTopics(
-                topics::delete_topics(&ctx, version, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::CreatePartitions(req) => async move {
-            Some(ResponseKind::CreatePartitions(
-                topics::create_partitions(&ctx, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::InitProducerId(req) => async move {
-            Some(ResponseKind::InitProducerId(
-                producer_id::handle(&ctx, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::DescribeConfigs(req) => async move {
-            Some(ResponseKind::DescribeConfigs(configs::describe(
-                &ctx, version, req,
-            )))
-        }
-        .boxed(),
-        RequestKind::AlterConfigs(req) => {
-            async move { Some(ResponseKind::AlterConfigs(configs::alter(&ctx, req).await)) }.boxed()
-        }
-        RequestKind::IncrementalAlterConfigs(req) => async move {
-            Some(ResponseKind::IncrementalAlterConfigs(
-                configs::incremental_alter(&ctx, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::AlterPartitionReassignments(req) => async move {
-            Some(ResponseKind::AlterPartitionReassignments(
-                reassignments::alter(&ctx, version, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::ListPartitionReassignments(req) => ready(
-            ResponseKind::ListPartitionReassignments(reassignments::list(&ctx, req)),
-        ),
-        RequestKind::UnregisterBroker(req) => async move {
-            Some(ResponseKind::UnregisterBroker(
-                unregister_broker::handle(&ctx, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::OffsetForLeaderEpoch(req) => ready(ResponseKind::OffsetForLeaderEpoch(
-            leader_epoch::handle(&ctx, req),
-        )),
-        RequestKind::DescribeCluster(req) => std::future::ready(Some(
-            ResponseKind::DescribeCluster(describe_cluster::handle(&ctx, req)),
-        ))
-        .boxed(),
-        RequestKind::DescribeLogDirs(req) => ready(ResponseKind::DescribeLogDirs(
-            describe_log_dirs::handle(&ctx, req),
-        )),
-        RequestKind::DescribeQuorum(req) => async move {
-            Some(ResponseKind::DescribeQuorum(
-                describe_quorum::handle(&ctx, version, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::ElectLeaders(req) => async move {
-            Some(ResponseKind::ElectLeaders(
-                elect_leaders::handle(&ctx, version, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::DeleteRecords(req) => async move {
-            Some(ResponseKind::DeleteRecords(
-                delete_records::handle(&ctx, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::FindCoordinator(req) => ready(ResponseKind::FindCoordinator(
-            groups::find_coordinator(&ctx, version, req),
-        )),
-        RequestKind::JoinGroup(req) => async move {
-            Some(ResponseKind::JoinGroup(
-                groups::join_group(&ctx, &header, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::SyncGroup(req) => async move {
-            Some(ResponseKind::SyncGroup(
-                groups::sync_group(&ctx, version, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::Heartbeat(req) => ready(ResponseKind::Heartbeat(groups::heartbeat(&ctx, req))),
-        RequestKind::LeaveGroup(req) => ready(ResponseKind::LeaveGroup(groups::leave_group(
-            &ctx, version, req,
-        ))),
-        RequestKind::OffsetCommit(req) => async move {
-            Some(ResponseKind::OffsetCommit(
-                offsets::commit(&ctx, version, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::OffsetFetch(req) => ready(ResponseKind::OffsetFetch(offsets::fetch(
-            &ctx, version, req,
-        ))),
-        RequestKind::DescribeGroups(req) => ready(ResponseKind::DescribeGroups(
-            groups::describe_groups(&ctx, version, req),
-        )),
-        RequestKind::ListGroups(req) => ready(ResponseKind::ListGroups(groups::list_groups(
-            &ctx, version, req,
-        ))),
-        RequestKind::DeleteGroups(req) => async move {
-            Some(ResponseKind::DeleteGroups(
-                groups::delete_groups(&ctx, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::OffsetDelete(req) => {
-            async move { Some(ResponseKind::OffsetDelete(offsets::delete(&ctx, req).await)) }
-                .boxed()
-        }
-        RequestKind::ConsumerGroupHeartbeat(req) => async move {
-            Some(ResponseKind::ConsumerGroupHeartbeat(
-                consumer_group::heartbeat(&ctx, &header, req).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::ConsumerGroupDescribe(req) => ready(ResponseKind::ConsumerGroupDescribe(
-            consumer_group::describe(&ctx, req),
-        )),
-        other => {
-            // `dispatch` only lets through keys in SUPPORTED, and each has an arm above.
-            tracing::error!(request = ?std::mem::discriminant(&other), "request without a handler");
-            std::future::ready(None).boxed()
-        }
-    }
-}
-
-fn ready(response: ResponseKind) -> BoxFuture<'static, Option<ResponseKind>> {
-    std::future::ready(Some(response)).boxed()
 }
 
 impl Ctx {
@@ -486,4 +474,41 @@ pub fn topic_name(s: &str) -> kafka_protocol::messages::TopicName {
 
 pub fn uuid_of(id: &[u8; 16]) -> uuid::Uuid {
     uuid::Uuid::from_bytes(*id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::produce_response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+
+    #[test]
+    fn error_codes_walk_partitions() {
+        let partition = |code| PartitionProduceResponse::default().with_error_code(code);
+        let response = ResponseKind::Produce(ProduceResponse::default().with_responses(vec![
+            TopicProduceResponse::default().with_partition_responses(vec![
+                partition(0),
+                partition(6),
+                partition(6),
+            ]),
+            TopicProduceResponse::default().with_partition_responses(vec![partition(3)]),
+        ]));
+        let mut codes = Vec::new();
+        error_codes(&response, &mut |code| codes.push(code));
+        assert_eq!(codes, vec![0, 6, 6, 3]);
+    }
+
+    #[test]
+    fn every_declared_api_has_a_request_and_a_distinct_key() {
+        for (i, spec) in SUPPORTED.iter().enumerate() {
+            assert!(spec.min <= spec.max, "{:?}", spec.key);
+            assert!(default_request(spec.key).is_some(), "{:?}", spec.key);
+            assert!(
+                SUPPORTED[..i].iter().all(|other| other.key != spec.key),
+                "{:?} declared twice",
+                spec.key
+            );
+        }
+    }
 }

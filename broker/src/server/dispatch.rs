@@ -58,7 +58,12 @@ pub fn dispatch(ctx: &Arc<Ctx>, mut frame: Bytes) -> Result<PendingResponse, Dis
             let body =
                 ResponseKind::ApiVersions(handlers::api_versions::unsupported_version_response());
             // Counted, so clients stuck on versions we lack show up as UnsupportedVersion errors.
-            crate::metrics::record_request(api_key, std::time::Duration::ZERO, &body);
+            crate::metrics::record_request(
+                api_key,
+                std::time::Duration::ZERO,
+                &body,
+                handlers::error_codes,
+            );
             let encoded = encode(correlation_id, api_key, 0, body).map(Some);
             return Ok(Box::pin(std::future::ready(encoded)));
         }
@@ -93,7 +98,7 @@ pub fn dispatch(ctx: &Arc<Ctx>, mut frame: Bytes) -> Result<PendingResponse, Dis
                 return Ok(None);
             };
             let elapsed = started.elapsed();
-            crate::metrics::record_request(api_key, elapsed, &response);
+            crate::metrics::record_request(api_key, elapsed, &response, handlers::error_codes);
             // A per-request access log at debug; the span adds api, version, client and
             // correlation id.
             tracing::debug!(elapsed_us = elapsed.as_micros() as u64, "answered");
