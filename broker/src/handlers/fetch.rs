@@ -57,7 +57,9 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: FetchRequest) -> Fetc
             let partition = match topic {
                 None => Err(unknown),
                 Some(topic) => ctx
-                    .leader_partition(topic, p.partition)
+                    // A new leader answers once its high watermark is the cluster's: else
+                    // a consumer at the old one would get OFFSET_OUT_OF_RANGE and reset.
+                    .read_partition(topic, p.partition, ec::NOT_LEADER_OR_FOLLOWER)
                     .and_then(|partition| {
                         check_epoch(p.current_leader_epoch, partition.leader_epoch())
                             .map(|_| partition)

@@ -31,7 +31,9 @@ pub fn handle(
                     let result = EpochEndOffset::default().with_partition(p.partition);
                     let partition = meta
                         .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION)
-                        .and_then(|meta| ctx.leader_partition(meta, p.partition))
+                        .and_then(|meta| {
+                            ctx.read_partition(meta, p.partition, ec::NOT_LEADER_OR_FOLLOWER)
+                        })
                         .and_then(|partition| {
                             check_epoch(p.current_leader_epoch, partition.leader_epoch())
                                 .map(|_| partition)

@@ -25,6 +25,13 @@ pub async fn handle(
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let image = ctx.metadata.current();
+    // Kafka's answer for a new leader whose high watermark is not yet known; v0-v4 clients
+    // know only LEADER_NOT_AVAILABLE for it.
+    let not_caught_up = if version >= 5 {
+        ec::OFFSET_NOT_AVAILABLE
+    } else {
+        ec::LEADER_NOT_AVAILABLE
+    };
     let mut topics = Vec::new();
     for topic in &request.topics {
         let meta = image.topics.get(topic.name.as_str());
@@ -34,7 +41,7 @@ pub async fn handle(
                 ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
             let partition = meta
                 .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION)
-                .and_then(|meta| ctx.leader_partition(meta, p.partition_index))
+                .and_then(|meta| ctx.read_partition(meta, p.partition_index, not_caught_up))
                 .and_then(|partition| {
                     check_epoch(p.current_leader_epoch, partition.leader_epoch()).map(|_| partition)
                 });

@@ -446,6 +446,22 @@ impl Ctx {
         ))
     }
 
+    /// For reads (Fetch, ListOffsets, OffsetForLeaderEpoch): the partition if this node leads
+    /// it and has applied everything committed before its term; `not_caught_up` (a retriable
+    /// code) for a leader that has not yet, whose high watermark may still be behind.
+    pub fn read_partition(
+        &self,
+        topic: &TopicMeta,
+        index: i32,
+        not_caught_up: i16,
+    ) -> Result<Arc<Partition>, i16> {
+        let partition = self.leader_partition(topic, index)?;
+        if !partition.is_leader_caught_up() {
+            return Err(not_caught_up);
+        }
+        Ok(partition)
+    }
+
     /// The partition a client addressed, if this node leads it; else the error code to return.
     pub fn leader_partition(&self, topic: &TopicMeta, index: i32) -> Result<Arc<Partition>, i16> {
         let group = usize::try_from(index)

@@ -256,6 +256,19 @@ impl Partition {
             .is_some_and(|node| self.env.peers.heard_within(&node.addr, window))
     }
 
+    /// Whether this replica leads and has applied an entry of its own term (openraft's new
+    /// leader commits a blank entry first), hence everything committed before its term. Until
+    /// then its high watermark may be behind the one the previous leader served, so reads
+    /// answered from it would make the high watermark go back.
+    pub fn is_leader_caught_up(&self) -> bool {
+        let metrics = self.raft_metrics();
+        metrics.current_leader == Some(self.env.node_id)
+            && applied_own_term(
+                metrics.current_term,
+                metrics.last_applied.map(|log_id| log_id.leader_id.term),
+            )
+    }
+
     /// The Kafka leader epoch is the Raft term of the current leader.
     pub fn leader_epoch(&self) -> i32 {
         self.raft_metrics().current_term as i32
@@ -546,6 +559,11 @@ fn corrupt(what: impl ToString) -> StorageError {
 }
 
 /// Hands submissions to Raft one at a time, so log order is submission order.
+/// See [`Partition::is_leader_caught_up`].
+fn applied_own_term(current_term: u64, last_applied_term: Option<u64>) -> bool {
+    last_applied_term == Some(current_term)
+}
+
 async fn run_appender(raft: Raft, mut submissions: mpsc::UnboundedReceiver<Submission>) {
     while let Some((records, reply)) = submissions.recv().await {
         let result = raft
@@ -558,7 +576,16 @@ async fn run_appender(raft: Raft, mut submissions: mpsc::UnboundedReceiver<Submi
 
 #[cfg(test)]
 mod tests {
-    use super::end_offset_for_epoch;
+    use super::{applied_own_term, end_offset_for_epoch};
+
+    #[test]
+    fn a_new_leader_is_caught_up_once_it_applied_an_entry_of_its_term() {
+        // Term 4 elected; the last entry applied is still the previous leader's (term 3).
+        assert!(!applied_own_term(4, Some(3)));
+        assert!(!applied_own_term(4, None));
+        // Its blank entry (term 4) committed and applied: so is everything before it.
+        assert!(applied_own_term(4, Some(4)));
+    }
 
     #[test]
     fn epoch_end_offsets_follow_kafka() {

@@ -55,6 +55,7 @@ pub const REBALANCE_IN_PROGRESS: i16 = 27;
 pub const INVALID_COMMIT_OFFSET_SIZE: i16 = 28;
 pub const NON_EMPTY_GROUP: i16 = 68;
 pub const GROUP_ID_NOT_FOUND: i16 = 69;
+pub const OFFSET_NOT_AVAILABLE: i16 = 78;
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 pub const FENCED_INSTANCE_ID: i16 = 82;
 pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
