@@ -168,6 +168,14 @@ fn not_ready(state: &State) -> Option<String> {
     let Some(node) = state.node() else {
         return Some("starting: opening storage, loading metadata, recovering partitions".into());
     };
+    if !node
+        .ctx
+        .metadata
+        .current()
+        .is_cluster_image(node.ctx.config.node_id)
+    {
+        return Some("waiting for the cluster metadata (its id and brokers)".into());
+    }
     if state.recovered.load(Ordering::Acquire) {
         return None;
     }

@@ -165,8 +165,20 @@ impl Node {
 
     /// Serves until `shutdown` fires, then stops partitions and metadata.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(listen = %self.local_addr, "serving Kafka clients");
-        crate::server::listener::run(self.listener, self.ctx.clone(), shutdown).await;
+        // As Kafka's brokers, which open their listeners once they caught up with the metadata
+        // log: until this node has the cluster's image, connections wait in the listen backlog
+        // rather than being told of a cluster without an id whose only broker is this one.
+        let node_id = self.ctx.config.node_id;
+        if self.ctx.metadata.current().is_cluster_image(node_id) {
+            tracing::info!(listen = %self.local_addr, "serving Kafka clients");
+        } else {
+            tracing::info!("waiting for the cluster metadata before serving Kafka clients");
+        }
+        let waited = self.ctx.metadata.wait_for_cluster_image(node_id, &shutdown);
+        if let Some(image) = waited.await {
+            tracing::info!(listen = %self.local_addr, cluster_id = %image.cluster_id, "serving Kafka clients");
+            crate::server::listener::run(self.listener, self.ctx.clone(), shutdown).await;
+        }
         self.background.stop().await;
         self.ctx.replicas.shutdown().await;
         self.ctx.metadata.shutdown().await;

@@ -60,6 +60,7 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: MetadataRequest) -> M
                 partitions,
                 topics::Placement::Factor(-1),
                 Default::default(),
+                topics::PARTITION_READY_TIMEOUT,
             )
             .await
             {

@@ -22,8 +22,10 @@ use crate::metadata::state::{validate_topic_configs, validate_topic_name};
 use crate::metadata::{configs, MetadataState};
 use crate::protocol::error_codes as ec;
 
-/// How long topic creation waits for the new partitions to elect their leaders.
-const PARTITION_READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long topic creation waits for the new partitions to elect their leaders when the
+/// request names no timeout (auto-creation), and at most.
+pub const PARTITION_READY_TIMEOUT: Duration = Duration::from_secs(10);
+const PARTITION_READY_TIMEOUT_MAX: Duration = Duration::from_secs(60);
 
 type Failure = (i16, String);
 
@@ -35,13 +37,14 @@ pub enum Placement {
     Manual(Vec<Vec<u64>>),
 }
 
-/// Creates a topic and waits until its partitions can take writes.
+/// Creates a topic and waits (at most `timeout`) until its partitions have leaders.
 pub async fn create_topic(
     ctx: &Ctx,
     name: &str,
     partitions: i32,
     placement: Placement,
     configs: BTreeMap<String, String>,
+    timeout: Duration,
 ) -> Result<(), Failure> {
     let image = ctx.metadata.current();
     let assignments = plan(ctx, &image, partitions, placement)?;
@@ -54,23 +57,36 @@ pub async fn create_topic(
         assignments,
     };
     ctx.metadata.propose_for_client(command).await?;
+    wait_for_leaders(ctx, name, timeout).await;
+    Ok(())
+}
+
+/// Waits (at most `timeout`) until every partition of `topic` has a leader, both here and in
+/// the cluster's metadata, as Kafka's CreateTopics answers with leaders already assigned:
+/// every broker's Metadata then shows them. The topic exists either way.
+async fn wait_for_leaders(ctx: &Ctx, topic: &str, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout.min(PARTITION_READY_TIMEOUT_MAX);
     let image = ctx.metadata.current();
     let groups = image
         .topics
-        .get(name)
+        .get(topic)
         .map(|t| t.partitions.clone())
         .unwrap_or_default();
-    if !ctx
-        .replicas
-        .wait_ready(&image, &groups, PARTITION_READY_TIMEOUT)
-        .await
-    {
+    let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+    let ready = ctx.replicas.wait_ready(&image, &groups, left()).await
+        && ctx.metadata.wait_for_leaders(&groups, left()).await;
+    if !ready {
         tracing::warn!(
-            topic = name,
-            "created, but not every partition elected a leader in time"
+            topic,
+            timeout_ms = timeout.as_millis() as u64,
+            "created, but not every partition had a leader in time"
         );
     }
-    Ok(())
+}
+
+/// A request's timeout_ms as a wait: negative is none.
+fn request_timeout(timeout_ms: i32) -> Duration {
+    Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0))
 }
 
 /// The replicas of `count` new partitions, within max.broker.partitions on every broker.
@@ -253,8 +269,15 @@ pub async fn create_topics(
         let factor = assignments.first().map_or(1, |r| r.len() as i16);
         if !request.validate_only {
             let placement = Placement::Manual(assignments);
-            if let Err((code, message)) =
-                create_topic(ctx, &name, partitions, placement, overrides.clone()).await
+            if let Err((code, message)) = create_topic(
+                ctx,
+                &name,
+                partitions,
+                placement,
+                overrides.clone(),
+                request_timeout(request.timeout_ms),
+            )
+            .await
             {
                 results.push(failed(result, version, code, message));
                 continue;
@@ -454,7 +477,7 @@ pub async fn create_partitions(
                     &name,
                     topic.count,
                     manual,
-                    request.validate_only,
+                    (!request.validate_only).then(|| request_timeout(request.timeout_ms)),
                 )
                 .await
             }
@@ -476,7 +499,7 @@ async fn grow(
     name: &str,
     count: i32,
     manual: Option<Vec<Vec<u64>>>,
-    validate_only: bool,
+    timeout: Option<Duration>,
 ) -> Result<(), Failure> {
     let topic = image.topics.get(name);
     let existing = topic.map_or(0, |t| t.partitions.len() as i32);
@@ -487,9 +510,10 @@ async fn grow(
         })),
     };
     let assignments = plan(ctx, image, count - existing, placement)?;
-    if validate_only {
+    // None: validate only.
+    let Some(timeout) = timeout else {
         return Ok(());
-    }
+    };
     ctx.metadata
         .propose_for_client(MetadataCommand::CreatePartitions {
             name: name.to_string(),
@@ -497,14 +521,6 @@ async fn grow(
             assignments,
         })
         .await?;
-    let image = ctx.metadata.current();
-    let groups = image
-        .topics
-        .get(name)
-        .map(|t| t.partitions.clone())
-        .unwrap_or_default();
-    ctx.replicas
-        .wait_ready(&image, &groups, PARTITION_READY_TIMEOUT)
-        .await;
+    wait_for_leaders(ctx, name, timeout).await;
     Ok(())
 }

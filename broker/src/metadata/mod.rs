@@ -94,6 +94,42 @@ impl Metadata {
         Ok(())
     }
 
+    /// Waits until the image is the cluster's for `node` ([`MetadataState::is_cluster_image`])
+    /// and returns it; None if `cancel` fires first.
+    pub async fn wait_for_cluster_image(
+        &self,
+        node: u64,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<Arc<MetadataState>> {
+        let mut images = self.image.clone();
+        loop {
+            let image = images.borrow_and_update().clone();
+            if image.is_cluster_image(node) {
+                return Some(image);
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return None,
+                changed = images.changed() => changed.ok()?,
+            }
+        }
+    }
+
+    /// Waits (bounded) until every partition of `groups` has a reported leader in the image,
+    /// so that every broker's Metadata shows one; false at the timeout.
+    pub async fn wait_for_leaders(&self, groups: &[u64], timeout: Duration) -> bool {
+        let mut images = self.image.clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if images.borrow_and_update().leaderless(groups) == 0 {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, images.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return false,
+            }
+        }
+    }
+
     pub fn current(&self) -> Arc<MetadataState> {
         self.image.borrow().clone()
     }

@@ -334,6 +334,22 @@ impl MetadataState {
 
     /// The replicas of a partition; `fallback` for partitions created before assignments
     /// were recorded (single-node data directories).
+    /// Whether this image is the cluster's, as far as `node` is concerned: the cluster has its
+    /// id and broker list, and lists `node` (a joining broker, once it registered). Before, a
+    /// node would describe a cluster without an id whose only broker is itself.
+    pub fn is_cluster_image(&self, node: u64) -> bool {
+        // A single node's data from before the broker list existed has an id and no brokers.
+        !self.cluster_id.is_empty() && (self.brokers.is_empty() || self.brokers.contains_key(&node))
+    }
+
+    /// The partitions of `groups` whose leader no broker has reported yet.
+    pub fn leaderless(&self, groups: &[u64]) -> usize {
+        groups
+            .iter()
+            .filter(|g| self.assignments.get(g).is_none_or(|a| a.leader < 0))
+            .count()
+    }
+
     pub fn replicas_of(&self, group: u64, fallback: u64) -> Vec<u64> {
         match self.assignments.get(&group) {
             Some(a) if !a.replicas.is_empty() => a.replicas.clone(),
