@@ -9,7 +9,8 @@
 #   kbroker-b   the same with BROKER_BIN_B (an A/B comparison)
 #   kafka       a 3-node Apache Kafka cluster on loopback (compat/kafka-ref.sh: KRaft, every node
 #               broker and controller, default settings)
-# alternating BENCH_ROUNDS (2) times, each round on fresh brokers. BENCH_CLASS picks the
+# alternating BENCH_ROUNDS (2) times, each round on fresh brokers, each of them first warmed up
+# (BENCH_WARMUP_SECONDS=5 of unreported produce and read-back on another topic). BENCH_CLASS picks the
 # durability class: fsync (kbroker --flush-policy fsync, Kafka log.flush.interval.messages=1) or
 # interval (kbroker --flush-policy interval, Kafka's defaults).
 # Then latency: in the last round, each target's cluster, right after its max run, on a new
@@ -26,6 +27,7 @@ source "$(dirname "$0")/lib.sh"
 source "$COMPAT_DIR/cluster.sh"
 
 SECS="${BENCH_SECONDS:-10}"
+WARMUP="${BENCH_WARMUP_SECONDS:-5}"
 SIZE="${BENCH_SIZE:-1024}"
 PARTS="${BENCH_PARTITIONS:-3}"
 ROUNDS="${BENCH_ROUNDS:-2}"
@@ -64,6 +66,14 @@ up() {
         ;;
     esac
     cluster_tool create "$BOOTSTRAP" "$3" "$PARTS" "$(($2 < 3 ? $2 : 3))" >/dev/null
+    # Unreported warm-up on its own topic, so that no target is measured cold (the JVMs' JIT
+    # for Apache Kafka, connections and caches for both).
+    if ((WARMUP > 0)); then
+        cluster_tool create "$BOOTSTRAP" "$3-warmup" "$PARTS" "$(($2 < 3 ? $2 : 3))" >/dev/null
+        java_run $((WARMUP + 330)) BenchDriver bootstrap="$BOOTSTRAP" topic="$3-warmup" create=0 partitions="$PARTS" \
+            size="$SIZE" acks=all seconds="$WARMUP" warmup_s=0 consume=1 label=warmup >/dev/null \
+            || fail "warm-up of $1 failed"
+    fi
 }
 down() {
     case "$1" in
