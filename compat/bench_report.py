@@ -338,7 +338,8 @@ def main():
     m = lines.get("machine", [{}])[0]
     load = lines.get("load", [{}])[0]
     print(f"Command: `{m.get('command', '?')}`  \nMachine: {m.get('nproc', '?')} cores ({m.get('cpu', '?')}), "
-          f"{m.get('mem_gb', '?')} GB RAM, Linux {m.get('kernel', '?')}; commit {m.get('commit', '?')}; "
+          f"{m.get('mem_gb', '?')} GB RAM, Linux {m.get('kernel', '?')}; harness commit {m.get('commit', '?')}, "
+          f"broker built from {m.get('broker_commit', '?')}; "
           f"{m.get('date', '?')}; Apache Kafka {m.get('kafka', '?')}; load average {m.get('loadavg', '?')} "
           f"at the start, {load.get('loadavg', '?')} at the end\n")
     single = Runs(lines.get("produce", []))
