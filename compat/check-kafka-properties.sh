@@ -9,7 +9,8 @@
 #            records; kafka-configs (Java Admin) describes num.partitions and log.retention.ms
 #            as STATIC_BROKER_CONFIG and the topic's retention.ms as 3600000.
 #            With COMPAT_TARGET=kafka the same file starts Apache Kafka (reference mode).
-#   env:     restarted with KAFKA_NUM_PARTITIONS=2 (over the file): a new topic has 2.
+#   env:     restarted with KAFKA_NUM_PARTITIONS=2 and KAFKA_ADVERTISED_LISTENERS (over the
+#            file): a new topic has 2 partitions, Metadata gives the new address.
 #   errors:  a misspelt key (num.partitons) and an SSL listener stop the broker at startup
 #            with a message naming the line.
 #   cluster: 3 nodes, each from its own server.properties (controller.quorum.voters and
@@ -105,8 +106,16 @@ fi
 
 if section env; then
     require_kbroker "KAFKA_* variables are the Kafka images' convention, not Apache Kafka's scripts'"
+    # The cluster is founded (its broker list committed) with the file's address first.
+    timeout 30 kcat -b "$BOOTSTRAP" -L 2>&1 | grep -q "broker 1 at $BOOTSTRAP" \
+        || fail "kcat -L: no broker 1 at $BOOTSTRAP before the restart"
     stop_broker
-    launch_from_properties "$PROPS" KAFKA_NUM_PARTITIONS=2
+    # localhost rather than 127.0.0.1: a restarted broker tells clients its new address.
+    launch_from_properties "$PROPS" KAFKA_NUM_PARTITIONS=2 \
+        "KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://localhost:$BROKER_PORT"
+    timeout 30 kcat -b "$BOOTSTRAP" -L >"$WORK/metadata-env.txt" 2>&1 || fail "kcat -L after the restart"
+    grep -q "broker 1 at localhost:$BROKER_PORT" "$WORK/metadata-env.txt" \
+        || fail "KAFKA_ADVERTISED_LISTENERS not in Metadata after a restart: $(cat "$WORK/metadata-env.txt")"
     kcat_roundtrip "$BOOTSTRAP" props-env 2
     stop_broker
 fi

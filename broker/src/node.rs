@@ -236,22 +236,27 @@ async fn register_or_init(
     metadata: &Metadata,
     brokers: &BTreeMap<u64, BrokerInfo>,
 ) -> anyhow::Result<()> {
+    if !config.join {
+        metadata.init_cluster(brokers.clone()).await?;
+    }
+    let me = brokers
+        .get(&config.node_id)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("--peers does not list this node"))?;
+    // A founder restarted with another address (advertised.listeners, a new port mapping)
+    // registers it again, as a Kafka broker's registration carries its current endpoints;
+    // init_cluster keeps the addresses the cluster was founded with.
+    if metadata.current().brokers.get(&config.node_id) != Some(&me) {
+        metadata
+            .propose(MetadataCommand::RegisterBroker {
+                id: config.node_id,
+                info: me,
+            })
+            .await?;
+    }
     if config.join {
-        let me = brokers
-            .get(&config.node_id)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("--peers does not list this node"))?;
-        if metadata.current().brokers.get(&config.node_id) != Some(&me) {
-            metadata
-                .propose(MetadataCommand::RegisterBroker {
-                    id: config.node_id,
-                    info: me,
-                })
-                .await?;
-        }
         return Ok(());
     }
-    metadata.init_cluster(brokers.clone()).await?;
     let image = metadata.current();
     if image.topics.contains_key(OFFSETS_TOPIC) {
         return Ok(());
