@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Runs deploy/compose/compose.yaml's three brokers with podman-compose (Debian's) on the image
-# deploy/container/prove.sh builds, and uses the cluster from the host with kcat: 3 brokers in
-# Metadata, 1,000 records with acks=all read back, kbroker-1 stopped (SIGTERM: exit 0) and 500
-# more records through the other two, kbroker-1 started again and every record read through it.
+# Runs deploy/compose/compose.yaml's three brokers and Prometheus with podman-compose (Debian's)
+# and uses them from the host: kcat sees 3 brokers in Metadata, 1,000 records with acks=all
+# are read back, Prometheus (with compose's prometheus.yml and deploy/alerts.yml) scrapes all
+# three brokers and has loaded the alert rules, kbroker-1 is stopped (SIGTERM: exit 0) and 500
+# more records go through the other two, kbroker-1 is started again and every record is read
+# through it.
 #
-# Not run: the prometheus and grafana services (their images come from a registry this
-# machine cannot reach); compat/check-deploy.sh validates their configuration instead.
+# The brokers run the image deploy/container/prove.sh builds. prom/prometheus cannot be pulled
+# here, so PROMETHEUS_IMAGE is an image of Debian's prometheus package (2.42) on the same Debian
+# base, with the official image's entry point. Not run: grafana (no Debian package, no
+# registry); compat/check-deploy.sh validates compose.yaml, grafana's part included.
 #
 #   deploy/compose/prove.sh        # ~1 min once the image exists (container/prove.sh: ~1-2 min)
 #
@@ -19,6 +23,7 @@ PROJECT="kbroker-prove-$$"
 BOOTSTRAP=localhost:19092,localhost:19093,localhost:19094
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/kbroker-compose-prove.XXXXXX")"
 export KBROKER_IMAGE=localhost/kbroker:prove
+export PROMETHEUS_IMAGE=localhost/kbroker-prometheus:prove
 
 log() { echo "[compose-prove $(date +%H:%M:%S)] $*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
@@ -48,7 +53,7 @@ command -v podman-compose >/dev/null || {
     timeout 600 apt-get update -qq
     DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq podman-compose >/dev/null
 }
-for port in 19092 19093 19094; do
+for port in 19092 19093 19094 9090; do
     ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || fail "127.0.0.1:$port is in use"
 done
 if ! podman image exists "$KBROKER_IMAGE"; then
@@ -56,10 +61,25 @@ if ! podman image exists "$KBROKER_IMAGE"; then
     KEEP_IMAGES=1 "$HERE/../container/prove.sh"
 fi
 
+mkdir -p "$WORK/prometheus-image"
+cat >"$WORK/prometheus-image/Containerfile" <<'EOF'
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+RUN apt-get update && apt-get install -y --no-install-recommends prometheus \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+    && install -d -o nobody -g nogroup /prometheus
+USER nobody
+ENTRYPOINT ["/usr/bin/prometheus"]
+EOF
+log "podman build: $PROMETHEUS_IMAGE (Debian's prometheus)"
+timeout 900 podman build --network host --build-arg BASE_IMAGE=localhost/kbroker-base:bookworm \
+    -t "$PROMETHEUS_IMAGE" "$WORK/prometheus-image" >"$WORK/prometheus-build.log" 2>&1 \
+    || { tail -20 "$WORK/prometheus-build.log" >&2; fail "building $PROMETHEUS_IMAGE"; }
+
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-compose up -d --no-build kbroker-1 kbroker-2 kbroker-3 || fail "podman-compose up (log $WORK/compose.log)"
+compose up -d --no-build kbroker-1 kbroker-2 kbroker-3 prometheus || fail "podman-compose up (log $WORK/compose.log)"
 
 # Until Metadata through NODE's port lists all three brokers.
 wait_cluster() {
@@ -90,6 +110,22 @@ read_all() {
 produce 1 "$RECORDS" "$BOOTSTRAP"
 read_all "$BOOTSTRAP"
 log "$RECORDS records with acks=all read back"
+
+# Prometheus: every broker scraped (up == 1, 15 s scrape interval) and alerts.yml loaded.
+deadline=$((SECONDS + 90))
+until python3 - <<'EOF' 2>/dev/null
+import json, urllib.request
+up = json.load(urllib.request.urlopen("http://127.0.0.1:9090/api/v1/query?query=up", timeout=5))
+targets = {r["metric"]["instance"]: r["value"][1] for r in up["data"]["result"]}
+assert targets == {f"kbroker-{i}:9644": "1" for i in (1, 2, 3)}, targets
+rules = json.load(urllib.request.urlopen("http://127.0.0.1:9090/api/v1/rules", timeout=5))
+assert rules["data"]["groups"], "no rule groups"
+EOF
+do
+    ((SECONDS < deadline)) || fail "Prometheus does not scrape kbroker-1..3 with up=1 and the alert rules within 90 s"
+    sleep 2
+done
+log "Prometheus scrapes kbroker-1..3 (up=1) with deploy/alerts.yml loaded"
 
 timeout 60 podman stop -t 30 "$(container kbroker-1)" >/dev/null 2>&1
 code="$(podman inspect "$(container kbroker-1)" --format '{{.State.ExitCode}}')"
