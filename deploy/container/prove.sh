@@ -3,7 +3,8 @@
 # podman builds the runtime stage of deploy/container/Dockerfile (extracted from it, so the two
 # cannot drift) on a Debian bookworm rootfs made by debootstrap and imported as the base image,
 # with the already-built release binary in place of the build stage's. Then it runs the image
-# (non-root, data in a named volume, Kafka and metrics published on loopback ports) and uses
+# (non-root, read-only root file system, data in a named volume, Kafka and metrics published
+# on loopback ports) and uses
 # it from the host: HEALTHCHECK and /ready, kcat metadata, 1,000 records produced and read
 # back, `podman stop` (SIGTERM) exits 0, and after a start on the same volume the records are
 # all still there.
@@ -112,8 +113,9 @@ start_container() {
     "${PODMAN[@]}" start "$NAME" >/dev/null
 }
 # podman would also run the HEALTHCHECK on a systemd timer, which needs systemd as PID 1 (not
-# here: it logs that it cannot); `podman healthcheck run` below runs it on demand.
-"${PODMAN[@]}" create --name "$NAME" "${LIMITS[@]}" \
+# here: it logs that it cannot); `podman healthcheck run` below runs it on demand. The root
+# file system is read-only, as deploy/kubernetes runs it: only the data volume is written.
+"${PODMAN[@]}" create --name "$NAME" "${LIMITS[@]}" --read-only \
     -p "127.0.0.1:$kafka_port:9092" -p "127.0.0.1:$metrics_port:9644" \
     -v "$VOLUME:/var/lib/kbroker" \
     -e "KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://$bootstrap" \
@@ -150,16 +152,16 @@ EOF
 seq 1 "$RECORDS" | sed 's/^/record-/' >"$WORK/sent"
 timeout 60 kcat -b "$bootstrap" -P -t prove -X acks=all <"$WORK/sent"
 read_back() {
-    timeout 60 kcat -b "$bootstrap" -C -t prove -o beginning -e -q -f '%p %o %s\n' >"$WORK/read"
-    local partitions
-    partitions="$(cut -d' ' -f1 "$WORK/read" | sort -u | wc -l)"
-    cut -d' ' -f3 "$WORK/read" | sort >"$WORK/read.sorted"
-    sort "$WORK/sent" | cmp -s - "$WORK/read.sorted" \
+    timeout 60 kcat -b "$bootstrap" -C -t prove -o beginning -e -q | sort >"$WORK/read"
+    sort "$WORK/sent" | cmp -s - "$WORK/read" \
         || fail "read $(wc -l <"$WORK/read") records, not the $RECORDS sent ($1)"
-    ((partitions == 3)) || fail "records in $partitions partitions, not KAFKA_NUM_PARTITIONS=3"
 }
 read_back "first run"
-log "kcat: $RECORDS records produced (acks=all) and read back over 3 partitions"
+# Keyless records may all go to one partition (librdkafka's sticky partitioner): the topic's
+# partition count comes from Metadata.
+partitions="$(timeout 30 kcat -b "$bootstrap" -L -t prove | grep -c '^ *partition [0-9]*,' || true)"
+((partitions == 3)) || fail "the auto-created topic has $partitions partitions, not KAFKA_NUM_PARTITIONS=3"
+log "kcat: $RECORDS records produced (acks=all) and read back; the topic has 3 partitions"
 
 # ---- clean stop on SIGTERM, restart on the same volume
 started=$SECONDS
