@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{self, PendingResponse};
@@ -24,17 +25,14 @@ pub async fn serve(
     ctx: Arc<Ctx>,
     shutdown: CancellationToken,
 ) {
-    let codec = || {
-        LengthDelimitedCodec::builder()
-            .length_field_type::<u32>()
-            // Checked against the length prefix before any allocation: a negative i32 reads as a
-            // huge u32 and fails here too.
-            .max_frame_length(ctx.config.request_bytes_max as usize)
-            .new_codec()
-    };
-    let (read_half, write_half) = socket.into_split();
-    let mut frames = FramedRead::new(read_half, codec());
-    let mut sink = FramedWrite::new(write_half, codec());
+    let codec = LengthDelimitedCodec::builder()
+        .length_field_type::<u32>()
+        // Checked against the length prefix before any allocation: a negative i32 reads as a
+        // huge u32 and fails here too.
+        .max_frame_length(ctx.config.request_bytes_max as usize)
+        .new_codec();
+    let (read_half, mut write_half) = socket.into_split();
+    let mut frames = FramedRead::new(read_half, codec);
     let (pending_tx, mut pending_rx) =
         mpsc::channel::<PendingResponse>(ctx.config.connection_inflight_max);
     let activity = Arc::new(Activity::new());
@@ -54,7 +52,8 @@ pub async fn serve(
                     break;
                 }
             };
-            if let Err(error) = sink.send(response.freeze()).await {
+            // The frame is complete, length prefix included (dispatch::encode).
+            if let Err(error) = write_half.write_all(&response).await {
                 tracing::debug!(%error, "writing response");
                 break;
             }

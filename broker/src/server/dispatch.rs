@@ -10,14 +10,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tracing::Instrument;
 
 use crate::handlers::{self, Ctx};
 
-/// The encoded response frame body; Ok(None) when the request gets no response (acks=0), Err
+/// The encoded response frame (its length prefix included); Ok(None) when the request gets no response (acks=0), Err
 /// when our own response could not be encoded and the connection must close.
 pub type PendingResponse =
     Pin<Box<dyn Future<Output = Result<Option<BytesMut>, EncodeError>> + Send>>;
@@ -114,15 +114,43 @@ fn encode(
     version: i16,
     body: ResponseKind,
 ) -> Result<BytesMut, EncodeError> {
-    let mut out = BytesMut::with_capacity(64);
+    let error = |message: String| EncodeError {
+        api_key,
+        version,
+        message,
+    };
+    // The whole frame, length prefix included, in one allocation of about its size: Fetch
+    // responses are mostly record batches, and growing a small buffer (then copying it into the
+    // codec's write buffer) copied every fetched byte three more times.
+    let mut out = BytesMut::with_capacity(4 + size_hint(&body));
+    out.put_u32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     header
         .encode(&mut out, api_key.response_header_version(version))
         .and_then(|_| body.encode(&mut out, version))
-        .map_err(|e| EncodeError {
-            api_key,
-            version,
-            message: e.to_string(),
-        })?;
+        .map_err(|e| error(e.to_string()))?;
+    let len = u32::try_from(out.len() - 4)
+        .ok()
+        .filter(|len| *len <= i32::MAX as u32)
+        .ok_or_else(|| error(format!("response of {} bytes", out.len() - 4)))?;
+    out[..4].copy_from_slice(&len.to_be_bytes());
     Ok(out)
+}
+
+/// Bytes a response is likely to encode to: the record batches of a Fetch response plus a
+/// generous allowance for the fields around them; small for everything else.
+fn size_hint(body: &ResponseKind) -> usize {
+    const SMALL: usize = 256;
+    let ResponseKind::Fetch(fetch) = body else {
+        return SMALL;
+    };
+    let partition = |p: &kafka_protocol::messages::fetch_response::PartitionData| {
+        128 + p.records.as_ref().map_or(0, |records| records.len())
+    };
+    fetch
+        .responses
+        .iter()
+        .map(|topic| 64 + topic.topic.len() + topic.partitions.iter().map(partition).sum::<usize>())
+        .sum::<usize>()
+        + SMALL
 }
