@@ -107,6 +107,7 @@ struct FileConfig {
     replica_lag_time_max_ms: Option<u64>,
     /// Where the Raft listener binds (a server.properties' controller listener).
     raft_listen: Option<SocketAddr>,
+    fetch_cache_bytes: Option<usize>,
     /// Static broker configs by Kafka name (server.properties and `KAFKA_*` only).
     #[serde(skip)]
     broker_configs: BTreeMap<String, String>,
@@ -161,6 +162,7 @@ impl FileConfig {
                 .replica_lag_time_max_ms
                 .or(under.replica_lag_time_max_ms),
             raft_listen: self.raft_listen.or(under.raft_listen),
+            fetch_cache_bytes: self.fetch_cache_bytes.or(under.fetch_cache_bytes),
             broker_configs,
         }
     }
@@ -232,6 +234,9 @@ pub struct Config {
     /// Where the Raft listener binds when that is not this node's peers entry (the controller
     /// listener of a server.properties, e.g. `CONTROLLER://:9093` for every interface).
     pub raft_bind: Option<SocketAddr>,
+    /// Bytes of recently applied record batches kept in memory for Fetch, for all partitions
+    /// together (0: none; every read goes to RocksDB).
+    pub fetch_cache_bytes: usize,
     /// Static broker configs by Kafka name (e.g. log.retention.ms): below the dynamic ones,
     /// above Kafka's defaults, described as STATIC_BROKER_CONFIG.
     pub broker_configs: BTreeMap<String, String>,
@@ -242,6 +247,7 @@ pub struct Config {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9644";
 pub const DEFAULT_LOG_LEVEL: &str = "info,openraft=off";
+pub const DEFAULT_FETCH_CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 /// Kafka's defaults for its limits of the same names (see the fields of [`Config`]).
 pub const CONNECTIONS_PER_IP_MAX: u32 = i32::MAX as u32;
@@ -339,6 +345,7 @@ impl Config {
             retention_check_interval_ms: file.retention_check_interval_ms.unwrap_or(300_000),
             default_replication_factor: file.default_replication_factor.unwrap_or(3),
             replica_lag_time_max_ms: file.replica_lag_time_max_ms.unwrap_or(10_000),
+            fetch_cache_bytes: file.fetch_cache_bytes.unwrap_or(DEFAULT_FETCH_CACHE_BYTES),
             join: args.join || file.join.unwrap_or(false),
             peers,
             raft_bind: file.raft_listen,
@@ -380,6 +387,7 @@ impl Config {
             default_replication_factor: 3,
             replica_lag_time_max_ms: 10_000,
             raft_bind: None,
+            fetch_cache_bytes: DEFAULT_FETCH_CACHE_BYTES,
             broker_configs: BTreeMap::new(),
             notices: Vec::new(),
         }

@@ -100,7 +100,8 @@ impl Node {
             .collect();
         let founders = (!config.join).then_some(voters);
         let metadata = Metadata::open(&env, founders, seeds, store.clone()).await?;
-        let replicas = Arc::new(Replicas::new(env.clone(), store.clone()));
+        let batch_cache = crate::partition::cache::BatchCache::new(config.fetch_cache_bytes);
+        let replicas = Arc::new(Replicas::new(env.clone(), store.clone(), batch_cache));
         let image = metadata.current();
         replicas.remove_orphans(&image).await?;
         replicas.reconcile(&image).await?;

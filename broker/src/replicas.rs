@@ -11,6 +11,7 @@ use openraft::BasicNode;
 
 use crate::metadata::commands::{LeaderReport, MetadataCommand};
 use crate::metadata::{Metadata, MetadataState};
+use crate::partition::cache::BatchCache;
 use crate::partition::Partition;
 use crate::raft::{Members, RaftEnv};
 use crate::storage::keys::{self, METADATA_GROUP};
@@ -24,6 +25,7 @@ const FULL_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 pub struct Replicas {
     env: RaftEnv,
     store: Arc<Store>,
+    batch_cache: Arc<BatchCache>,
     partitions: RwLock<HashMap<u64, Arc<Partition>>>,
     /// Partitions whose vote, role, leader or membership changed since the leadership report
     /// last looked at them (marked by a watcher per partition, see [`Replicas::watch_leadership`]).
@@ -33,10 +35,11 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    pub fn new(env: RaftEnv, store: Arc<Store>) -> Replicas {
+    pub fn new(env: RaftEnv, store: Arc<Store>, batch_cache: Arc<BatchCache>) -> Replicas {
         Replicas {
             env,
             store,
+            batch_cache,
             partitions: RwLock::new(HashMap::new()),
             leadership_changed: Arc::default(),
             reconciling: tokio::sync::Mutex::new(()),
@@ -58,11 +61,6 @@ impl Replicas {
     /// What this node's Raft groups share: its id, the connections to its peers.
     pub fn env(&self) -> &RaftEnv {
         &self.env
-    }
-
-    /// Bytes of record batches the replica of `group` hosted here retains (DescribeLogDirs).
-    pub fn retained_bytes(&self, group: u64) -> Result<u64, crate::storage::StorageError> {
-        crate::partition::state_machine::retained_bytes(&self.store, group)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Arc<Partition>>> {
@@ -112,6 +110,7 @@ impl Replicas {
                 initial,
                 replicas.first() == Some(&me),
                 self.store.clone(),
+                self.batch_cache.partition(),
             )
             .await?;
             // A cluster's report looks at every partition on every pass (see report_leadership).

@@ -805,6 +805,61 @@ async fn restart_keeps_topics_configs_and_records() {
     drop(keep);
 }
 
+/// A partition's state (next offset, idempotent producers, retained bytes) is checkpointed
+/// only now and then; what was applied after the last checkpoint is rebuilt at startup by
+/// re-applying the committed log. A restart right after the last acknowledged append must keep
+/// all of it: a retry of that append is still recognised as a duplicate, and a gap is not.
+#[tokio::test]
+async fn restart_rebuilds_state_applied_after_the_checkpoint() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "replayed", 1).await;
+    let id = uuid::Uuid::nil();
+    let batch = |sequence: i32| {
+        let value = format!("v{sequence}");
+        record_batch(&[(None, Some(value.as_bytes()))], Some((4242, 0, sequence)))
+    };
+    let mut offsets = Vec::new();
+    for sequence in 0..5 {
+        let response = client
+            .request(9, &produce_request(9, "replayed", id, 0, batch(sequence)))
+            .await;
+        let partition = &response.responses[0].partition_responses[0];
+        assert_eq!(partition.error_code, 0);
+        offsets.push(partition.base_offset);
+    }
+    assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
+    drop(client);
+    let (dir, keep) = broker.stop().await;
+    let broker = TestBroker::start_in(dir).await;
+    let mut client = broker.client().await;
+    let retry = client
+        .request(9, &produce_request(9, "replayed", id, 0, batch(4)))
+        .await;
+    let partition = &retry.responses[0].partition_responses[0];
+    assert_eq!(
+        (partition.error_code, partition.base_offset),
+        (0, 4),
+        "the last append's retry is a duplicate, answered with its offset"
+    );
+    let gap = client
+        .request(9, &produce_request(9, "replayed", id, 0, batch(7)))
+        .await;
+    assert_eq!(
+        gap.responses[0].partition_responses[0].error_code, 45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER: the producer's sequence survived"
+    );
+    let next = client
+        .request(9, &produce_request(9, "replayed", id, 0, batch(5)))
+        .await;
+    assert_eq!(next.responses[0].partition_responses[0].base_offset, 5);
+    let fetched = client
+        .request(12, &fetch_request(12, "replayed", id, 0))
+        .await;
+    assert_eq!(fetched.responses[0].partitions[0].high_watermark, 6);
+    drop(keep);
+}
+
 #[tokio::test]
 async fn long_poll_waits_for_data() {
     let broker = TestBroker::start().await;

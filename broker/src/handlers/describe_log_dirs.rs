@@ -53,10 +53,7 @@ fn describe_data_dir(ctx: &Ctx, request: &DescribeLogDirsRequest) -> DescribeLog
         if !asked {
             continue;
         }
-        let size = match ctx.replicas.retained_bytes(partition.group) {
-            Ok(size) => size,
-            Err(error) => return failed("partition size", &error),
-        };
+        let size = partition.retained_bytes();
         topics.entry(partition.topic.clone()).or_default().push(
             DescribeLogDirsPartition::default()
                 .with_partition_index(partition.index)

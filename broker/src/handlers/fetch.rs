@@ -90,7 +90,7 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: FetchRequest) -> Fetc
         let max_bytes = request
             .max_bytes
             .clamp(0, ctx.config.fetch_bytes_max as i32);
-        let (responses, total_bytes) = read_all(&targets, max_bytes, version);
+        let (responses, total_bytes) = read_all(&targets, max_bytes, version).await;
         let done = total_bytes >= request.min_bytes.max(1) as usize
             || watchers.is_empty()
             || tokio::time::Instant::now() >= deadline;
@@ -122,7 +122,7 @@ pub fn check_epoch(requested: i32, current: i32) -> Result<(), i16> {
     }
 }
 
-fn read_all(
+async fn read_all(
     targets: &[Target],
     max_bytes: i32,
     version: i16,
@@ -164,7 +164,7 @@ fn read_all(
         let records = if budget == 0 || target.fetch_offset == high_watermark {
             Ok(bytes::Bytes::new())
         } else {
-            partition.read(target.fetch_offset, budget.max(1))
+            partition.read(target.fetch_offset, budget.max(1)).await
         };
         match records {
             Ok(records) => {

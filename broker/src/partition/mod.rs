@@ -5,6 +5,7 @@
 //! with the offset it assigned.
 
 pub mod batch;
+pub mod cache;
 pub mod retention;
 pub mod snapshot;
 pub mod state_machine;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use openraft::raft::ClientWriteResponse;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 
 use crate::protocol::error_codes as ec;
 use crate::raft::log_store::LogStore;
@@ -24,6 +25,7 @@ use crate::raft::tail::LogTail;
 use crate::raft::{codec, Command, CommandResult, Members, Raft, RaftEnv, TypeConfig};
 use crate::storage::keys::{self, log_key, offset_key, IndexValue};
 use crate::storage::{StorageError, Store, CF_LOG, CF_OFFSET_INDEX};
+use cache::PartitionCache;
 use state_machine::PartitionStateMachine;
 
 /// State the state machine publishes and readers consume.
@@ -36,6 +38,8 @@ pub struct PartitionShared {
     epochs: Mutex<std::collections::BTreeMap<u64, i64>>,
     /// The first Raft log index holding a batch still served (see LogStore::retaining).
     pub retained_from: Arc<AtomicU64>,
+    /// Bytes of the batches from the log start offset on, as of the last apply.
+    size_bytes: AtomicU64,
 }
 
 impl PartitionShared {
@@ -46,7 +50,12 @@ impl PartitionShared {
             purge_upto: AtomicU64::new(0),
             epochs: Mutex::default(),
             retained_from: Arc::default(),
+            size_bytes: AtomicU64::new(0),
         }
+    }
+
+    pub fn set_size_bytes(&self, bytes: u64) {
+        self.size_bytes.store(bytes, Ordering::Release);
     }
 
     pub fn set_epochs(&self, epochs: &std::collections::BTreeMap<u64, i64>) {
@@ -83,6 +92,8 @@ pub struct Partition {
     pub metrics: crate::metrics::PartitionMetrics,
     env: RaftEnv,
     store: Arc<Store>,
+    /// The batches applied most recently, for Fetch at or near the end of the log.
+    cache: Arc<PartitionCache>,
     /// When each follower last matched the leader's log end (leader side, for the ISR).
     caught_up: Mutex<HashMap<u64, Instant>>,
     shared: Arc<PartitionShared>,
@@ -100,6 +111,9 @@ impl Partition {
     /// (`None` for a replica added later, which waits for the leader to bring it in).
     /// `preferred`: this node is the first replica, so it calls an election at once instead of
     /// waiting for a timeout, which also spreads leaders as placement intended.
+    // Each argument is a different thing the replica is built from; a struct to carry them
+    // would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         topic: String,
         index: i32,
@@ -108,13 +122,14 @@ impl Partition {
         initial: Option<Members>,
         preferred: bool,
         store: Arc<Store>,
+        cache: Arc<PartitionCache>,
     ) -> anyhow::Result<Arc<Partition>> {
         let tail = Arc::new(LogTail::default());
         let shared = Arc::new(PartitionShared::new());
         let log_store = LogStore::new(group, store.clone(), tail.clone())
             .retaining(shared.retained_from.clone());
         let state_machine =
-            PartitionStateMachine::open(group, store.clone(), tail, shared.clone())?;
+            PartitionStateMachine::open(group, store.clone(), tail, shared.clone(), cache.clone())?;
         // The first replica of the assignment campaigns first, so it leads, as in Kafka; the
         // others join its election, or hold their own if it does not come.
         let initialize_after =
@@ -139,6 +154,7 @@ impl Partition {
             raft,
             env: env.clone(),
             store,
+            cache,
             shared,
             appender,
             raft_metrics,
@@ -278,6 +294,12 @@ impl Partition {
         *self.shared.high_watermark.borrow()
     }
 
+    /// Bytes of the record batches this replica retains (from its log start offset to its
+    /// high watermark): what `retention.bytes` is measured against (DescribeLogDirs).
+    pub fn retained_bytes(&self) -> u64 {
+        self.shared.size_bytes.load(Ordering::Acquire)
+    }
+
     pub fn log_start_offset(&self) -> i64 {
         self.shared.log_start_offset.load(Ordering::Acquire)
     }
@@ -323,9 +345,40 @@ impl Partition {
     }
 
     /// Committed batches from the one containing `fetch_offset`, up to about `max_bytes`
-    /// (at least one whole batch). Batches are copied once, into the response buffer.
-    pub fn read(&self, fetch_offset: i64, max_bytes: usize) -> Result<Bytes, StorageError> {
+    /// (at least one whole batch). Batches are copied once, into the response buffer: from
+    /// memory when the cache holds that batch (consumers at or near the end of the log),
+    /// otherwise from RocksDB on the blocking pool, so that a consumer catching up from disk
+    /// never stalls a tokio worker.
+    pub async fn read(
+        self: &Arc<Self>,
+        fetch_offset: i64,
+        max_bytes: usize,
+    ) -> Result<Bytes, StorageError> {
         let high_watermark = self.high_watermark();
+        let mut out = BytesMut::new();
+        if self
+            .cache
+            .read(fetch_offset, high_watermark, max_bytes, &mut out)
+        {
+            metrics::counter!("broker_fetch_cache_reads_total", "result" => "hit").increment(1);
+            return Ok(out.freeze());
+        }
+        metrics::counter!("broker_fetch_cache_reads_total", "result" => "miss").increment(1);
+        let partition = self.clone();
+        tokio::task::spawn_blocking(move || {
+            partition.read_stored(fetch_offset, max_bytes, high_watermark)
+        })
+        .await
+        .map_err(|e| StorageError::Read(format!("read task: {e}")))?
+    }
+
+    /// [`Partition::read`] from RocksDB.
+    fn read_stored(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        high_watermark: i64,
+    ) -> Result<Bytes, StorageError> {
         let leader_epoch = self.leader_epoch();
         let mut out = BytesMut::new();
         let mut index_iter = self

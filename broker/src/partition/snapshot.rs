@@ -212,8 +212,10 @@ mod tests {
         let store = Arc::new(Store::open(dir, FlushPolicy::Fsync, 100).unwrap());
         let tail = Arc::new(LogTail::default());
         let shared = Arc::new(PartitionShared::new());
-        let sm = PartitionStateMachine::open(GROUP, store.clone(), tail.clone(), shared.clone())
-            .unwrap();
+        let cache = crate::partition::cache::BatchCache::new(0).partition();
+        let sm =
+            PartitionStateMachine::open(GROUP, store.clone(), tail.clone(), shared.clone(), cache)
+                .unwrap();
         Replica {
             store,
             tail,

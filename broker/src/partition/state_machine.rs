@@ -9,12 +9,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{BasicNode, EntryPayload, RaftSnapshotBuilder, StoredMembership};
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{self, BatchHeader};
+use super::cache::PartitionCache;
 use super::snapshot::Contents;
 use super::PartitionShared;
 use crate::protocol::error_codes as ec;
@@ -55,15 +57,8 @@ pub struct Checkpoint {
     pub epochs: BTreeMap<u64, i64>,
 }
 
-/// The part of a checkpoint DescribeLogDirs reads (serde skips the rest).
-#[derive(Deserialize)]
-struct RetainedBytes {
-    #[serde(default)]
-    size_bytes: u64,
-}
-
-/// The checkpoint the last apply on this node wrote (that write is not synced, but RocksDB
-/// reads it back from its memtable), or `None` before the first apply.
+/// The checkpoint this node wrote last (that write is not synced, but RocksDB reads it back
+/// from its memtable), or `None` before the first apply.
 fn stored_checkpoint<T: serde::de::DeserializeOwned>(
     store: &Store,
     group: u64,
@@ -79,21 +74,26 @@ fn stored_checkpoint<T: serde::de::DeserializeOwned>(
         })
 }
 
-/// Bytes of the record batches a partition replica retains (from its log start offset to its
-/// high watermark), as of its last apply: what `retention.bytes` is measured against.
-pub fn retained_bytes(store: &Store, group: u64) -> Result<u64, crate::storage::StorageError> {
-    Ok(stored_checkpoint::<RetainedBytes>(store, group)?.map_or(0, |c| c.size_bytes))
-}
-
 /// Leader epochs remembered; older ones answer as the oldest kept.
 const EPOCHS_KEPT: usize = 1000;
+
+/// The checkpoint is written after this many applied entries, or once this long has passed
+/// since the last one, whichever comes first. Writing it on every apply serialised the whole
+/// state (the idempotent-producer map grows with producers) once per Raft batch; what happens
+/// between checkpoints is rebuilt at startup by re-applying the committed entries after it,
+/// which openraft does (its `get_initial_state`), so this bounds the replay.
+const CHECKPOINT_EVERY_ENTRIES: u64 = 1000;
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct PartitionStateMachine {
     group: u64,
     store: Arc<Store>,
     tail: Arc<LogTail>,
     shared: Arc<PartitionShared>,
+    cache: Arc<PartitionCache>,
     state: Checkpoint,
+    /// Log index and time of the last checkpoint written.
+    checkpointed: (Option<u64>, std::time::Instant),
 }
 
 impl PartitionStateMachine {
@@ -102,9 +102,11 @@ impl PartitionStateMachine {
         store: Arc<Store>,
         tail: Arc<LogTail>,
         shared: Arc<PartitionShared>,
+        cache: Arc<PartitionCache>,
     ) -> Result<PartitionStateMachine, crate::storage::StorageError> {
         let state = stored_checkpoint::<Checkpoint>(&store, group)?.unwrap_or_default();
         shared.set_high_watermark(state.next_offset);
+        shared.set_size_bytes(state.size_bytes);
         shared.set_log_start_offset(state.log_start_offset);
         shared.set_epochs(&state.epochs);
         let retained_from = match first_retained(&store, group, state.log_start_offset)? {
@@ -118,14 +120,57 @@ impl PartitionStateMachine {
             store,
             tail,
             shared,
+            cache,
+            checkpointed: (
+                state.last_applied.map(|l| l.index),
+                std::time::Instant::now(),
+            ),
             state,
         })
+    }
+
+    fn snapshot_builder(&self) -> CheckpointSnapshot {
+        CheckpointSnapshot {
+            group: self.group,
+            store: self.store.clone(),
+            tail: self.tail.clone(),
+            state: self.state.clone(),
+            failed: None,
+        }
+    }
+
+    /// Adds the checkpoint of the current state to `writes`.
+    fn checkpoint(&mut self, writes: &mut WriteBatch) -> StorageResult<()> {
+        let checkpoint = serde_json::to_vec(&self.state).map_err(storage_error)?;
+        writes.put_cf(
+            self.store.cf(CF_SM_STATE),
+            state_key(self.group, TAG_CHECKPOINT),
+            checkpoint,
+        );
+        self.checkpointed = (
+            self.state.last_applied.map(|l| l.index),
+            std::time::Instant::now(),
+        );
+        metrics::counter!("broker_partition_checkpoints_total").increment(1);
+        Ok(())
+    }
+
+    fn checkpoint_due(&self, last_applied: u64) -> bool {
+        match self.checkpointed {
+            // The first apply always writes one: it also marks the group as hosted here
+            // (see Replicas::remove_orphans).
+            (None, _) => true,
+            (Some(index), at) => {
+                last_applied >= index + CHECKPOINT_EVERY_ENTRIES
+                    || at.elapsed() >= CHECKPOINT_INTERVAL
+            }
+        }
     }
 
     fn apply_append(
         &mut self,
         log_id: &LogId,
-        records: &[u8],
+        records: &Bytes,
         writes: &mut WriteBatch,
     ) -> CommandResult {
         let header = match batch::parse_header(records) {
@@ -164,6 +209,12 @@ impl PartitionStateMachine {
         if header.producer_id >= 0 {
             record_producer_batch(&mut self.state.producers, &header, base_offset);
         }
+        self.cache.insert(
+            base_offset,
+            last_offset,
+            log_id.leader_id.term as i32,
+            records.clone(),
+        );
         CommandResult::Appended {
             base_offset,
             duplicate: false,
@@ -228,6 +279,7 @@ impl PartitionStateMachine {
         );
         self.state.log_start_offset = new_start;
         self.shared.set_log_start_offset(new_start);
+        self.cache.trim(new_start);
         self.shared
             .retained_from
             .fetch_max(retained_from, Ordering::AcqRel);
@@ -364,26 +416,35 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
         let Some(last_applied) = self.state.last_applied else {
             return Ok(results);
         };
-        let checkpoint = serde_json::to_vec(&self.state).map_err(storage_error)?;
-        writes.put_cf(
-            self.store.cf(CF_SM_STATE),
-            state_key(self.group, TAG_CHECKPOINT),
-            checkpoint,
-        );
+        if self.checkpoint_due(last_applied.index) {
+            self.checkpoint(&mut writes)?;
+        }
         // Unsynced: the index and checkpoint are rebuilt by replaying the synced log.
         self.store.write_unsynced(writes).map_err(storage_error)?;
         self.tail.mark_applied(last_applied.index);
+        self.shared.set_size_bytes(self.state.size_bytes);
         self.shared.set_high_watermark(self.state.next_offset);
         Ok(results)
     }
 
     async fn get_snapshot_builder(&mut self) -> CheckpointSnapshot {
-        CheckpointSnapshot {
-            group: self.group,
-            store: self.store.clone(),
-            tail: self.tail.clone(),
-            state: self.state.clone(),
+        // openraft may purge the log up to this snapshot; the entries the stored checkpoint
+        // would have to re-apply at startup must not be among them. Written before the purge,
+        // so the WAL's order makes it durable no later than the purge.
+        if self.checkpointed.0 != self.state.last_applied.map(|l| l.index) {
+            let mut writes = WriteBatch::default();
+            let written = self
+                .checkpoint(&mut writes)
+                .and_then(|_| self.store.write_unsynced(writes).map_err(storage_error));
+            if let Err(error) = written {
+                // No snapshot then, so no purge either.
+                return CheckpointSnapshot {
+                    failed: Some(error.to_string()),
+                    ..self.snapshot_builder()
+                };
+            }
         }
+        self.snapshot_builder()
     }
 
     async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<SnapshotData>> {
@@ -447,12 +508,15 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
 
         self.tail.purge(last.index);
         self.tail.mark_applied(last.index);
+        self.cache.clear();
         self.shared
             .retained_from
             .store(contents.retained_from(last.index), Ordering::Release);
         self.shared.set_log_start_offset(state.log_start_offset);
         self.shared.set_epochs(&state.epochs);
+        self.shared.set_size_bytes(state.size_bytes);
         self.shared.set_high_watermark(state.next_offset);
+        self.checkpointed = (Some(last.index), std::time::Instant::now());
         metrics::counter!("broker_partition_snapshots_installed_total").increment(1);
         tracing::info!(
             group = self.group,
@@ -537,10 +601,15 @@ pub struct CheckpointSnapshot {
     store: Arc<Store>,
     tail: Arc<LogTail>,
     state: Checkpoint,
+    /// Why the checkpoint this snapshot needs on disk could not be written.
+    failed: Option<String>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for CheckpointSnapshot {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
+        if let Some(error) = &self.failed {
+            return Err(storage_error(error));
+        }
         Ok(snapshot_of(
             self.group,
             self.store.clone(),

@@ -31,6 +31,8 @@ pub enum StorageError {
     Corrupt { cf: &'static str, what: String },
     #[error("write failed: {0}")]
     Write(String),
+    #[error("read failed: {0}")]
+    Read(String),
 }
 
 const LOG_MEMTABLE_BYTES: usize = 64 * 1024 * 1024;
