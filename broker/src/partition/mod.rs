@@ -1,7 +1,7 @@
 //! A partition: its Raft group, its high watermark, and reads of its log.
 //!
-//! Data flows one way: the produce handler submits a batch (in request order), the appender
-//! task hands it to Raft, Raft writes it once to the log, and the state machine's apply answers
+//! Data flows one way: the produce handler submits a batch (in request order) straight to the
+//! partition's Raft core, Raft writes it once to the log, and the state machine's apply answers
 //! with the offset it assigned.
 
 pub mod batch;
@@ -16,13 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures::FutureExt;
 use openraft::raft::ClientWriteResponse;
 use tokio::sync::watch;
 
 use crate::protocol::error_codes as ec;
 use crate::raft::log_store::LogStore;
 use crate::raft::tail::LogTail;
-use crate::raft::{codec, Command, CommandResult, Members, Raft, RaftEnv, TypeConfig};
+use crate::raft::{codec, Command, CommandResult, Members, Raft, RaftEnv};
 use crate::storage::keys::{self, log_key, offset_key, IndexValue};
 use crate::storage::{StorageError, Store, CF_LOG, CF_OFFSET_INDEX};
 use cache::PartitionCache;
@@ -80,9 +81,6 @@ impl PartitionShared {
     }
 }
 
-type WriteReceiver = tokio::sync::oneshot::Receiver<openraft::raft::ClientWriteResult<TypeConfig>>;
-type Submission = (Bytes, oneshot::Sender<Result<WriteReceiver, String>>);
-
 pub struct Partition {
     pub topic: String,
     pub index: i32,
@@ -97,7 +95,6 @@ pub struct Partition {
     /// When each follower last matched the leader's log end (leader side, for the ISR).
     caught_up: Mutex<HashMap<u64, Instant>>,
     shared: Arc<PartitionShared>,
-    appender: mpsc::UnboundedSender<Submission>,
     raft_metrics: watch::Receiver<RaftMetrics>,
 }
 
@@ -144,8 +141,6 @@ impl Partition {
         )
         .await?;
         let raft_metrics = raft.metrics();
-        let (appender, submissions) = mpsc::unbounded_channel();
-        tokio::spawn(run_appender(raft.clone(), submissions));
         Ok(Arc::new(Partition {
             metrics: crate::metrics::PartitionMetrics::new(&topic, index),
             topic,
@@ -156,7 +151,6 @@ impl Partition {
             store,
             cache,
             shared,
-            appender,
             raft_metrics,
             caught_up: Mutex::new(HashMap::new()),
         }))
@@ -318,18 +312,21 @@ impl Partition {
         records: Bytes,
     ) -> impl std::future::Future<Output = AppendOutcome> + Send + 'static {
         let single = batch::parse_header(&records).is_ok_and(|h| h.size_bytes() == records.len());
-        let (reply, replied) = oneshot::channel();
-        let queued = single && self.appender.send((records, reply)).is_ok();
+        // openraft's `client_write_ff` puts the entry on the Raft core's unbounded channel
+        // before its first await, so one poll completes it. Polled here, synchronously, the
+        // order of `submit` calls is the order of the log with no task in between (an appender
+        // task used to forward each batch: two more task wake-ups per append). It stays
+        // pending only when the core has stopped, which answers as a lost leadership does.
+        let queued = single.then(|| {
+            self.raft
+                .client_write_ff(Command::Append(records))
+                .now_or_never()
+        });
         async move {
-            if !single {
-                return Err(ec::CORRUPT_MESSAGE);
-            }
-            if !queued {
-                return Err(ec::NOT_LEADER_OR_FOLLOWER);
-            }
-            let receiver = match replied.await {
-                Ok(Ok(receiver)) => receiver,
-                _ => return Err(ec::NOT_LEADER_OR_FOLLOWER),
+            let receiver = match queued {
+                None => return Err(ec::CORRUPT_MESSAGE),
+                Some(Some(Ok(receiver))) => receiver,
+                Some(_) => return Err(ec::NOT_LEADER_OR_FOLLOWER),
             };
             match receiver.await {
                 Ok(Ok(ClientWriteResponse { data, .. })) => match data {
@@ -611,20 +608,9 @@ fn corrupt(what: impl ToString) -> StorageError {
     }
 }
 
-/// Hands submissions to Raft one at a time, so log order is submission order.
 /// See [`Partition::is_leader_caught_up`].
 fn applied_own_term(current_term: u64, last_applied_term: Option<u64>) -> bool {
     last_applied_term == Some(current_term)
-}
-
-async fn run_appender(raft: Raft, mut submissions: mpsc::UnboundedReceiver<Submission>) {
-    while let Some((records, reply)) = submissions.recv().await {
-        let result = raft
-            .client_write_ff(Command::Append(records))
-            .await
-            .map_err(|fatal| fatal.to_string());
-        let _ = reply.send(result);
-    }
 }
 
 #[cfg(test)]
