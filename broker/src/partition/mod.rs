@@ -24,8 +24,8 @@ use crate::protocol::error_codes as ec;
 use crate::raft::log_store::LogStore;
 use crate::raft::tail::LogTail;
 use crate::raft::{codec, Command, CommandResult, Members, Raft, RaftEnv};
-use crate::storage::keys::{self, log_key, offset_key, IndexValue};
-use crate::storage::{StorageError, Store, CF_LOG, CF_OFFSET_INDEX};
+use crate::storage::keys::{log_key, IndexValue};
+use crate::storage::{StorageError, Store, CF_LOG};
 use cache::PartitionCache;
 use state_machine::PartitionStateMachine;
 
@@ -317,6 +317,7 @@ impl Partition {
         // order of `submit` calls is the order of the log with no task in between (an appender
         // task used to forward each batch: two more task wake-ups per append). It stays
         // pending only when the core has stopped, which answers as a lost leadership does.
+        let started = Instant::now();
         let queued = single.then(|| {
             self.raft
                 .client_write_ff(Command::Append(records))
@@ -328,7 +329,9 @@ impl Partition {
                 Some(Some(Ok(receiver))) => receiver,
                 Some(_) => return Err(ec::NOT_LEADER_OR_FOLLOWER),
             };
-            match receiver.await {
+            let result = receiver.await;
+            crate::metrics::partition_append_seconds().record(started.elapsed().as_secs_f64());
+            match result {
                 Ok(Ok(ClientWriteResponse { data, .. })) => match data {
                     CommandResult::Appended { base_offset, .. } => Ok(base_offset),
                     CommandResult::Rejected { error_code } => Err(error_code),
@@ -357,10 +360,10 @@ impl Partition {
             .cache
             .read(fetch_offset, high_watermark, max_bytes, &mut out)
         {
-            metrics::counter!("broker_fetch_cache_reads_total", "result" => "hit").increment(1);
+            crate::metrics::fetch_cache_read(true).increment(1);
             return Ok(out.freeze());
         }
-        metrics::counter!("broker_fetch_cache_reads_total", "result" => "miss").increment(1);
+        crate::metrics::fetch_cache_read(false).increment(1);
         let partition = self.clone();
         tokio::task::spawn_blocking(move || {
             partition.read_stored(fetch_offset, max_bytes, high_watermark)
@@ -378,15 +381,8 @@ impl Partition {
     ) -> Result<Bytes, StorageError> {
         let leader_epoch = self.leader_epoch();
         let mut out = BytesMut::new();
-        let mut index_iter = self
-            .store
-            .db
-            .raw_iterator_cf(self.store.cf(CF_OFFSET_INDEX));
-        index_iter.seek(offset_key(self.group, fetch_offset.max(0) as u64));
-        while index_iter.valid() {
-            let Some(entry) = self.index_entry(index_iter.key(), index_iter.value())? else {
-                break;
-            };
+        for item in self.store.offset_index(self.group, fetch_offset) {
+            let (_, entry) = item?;
             if entry.base_offset >= high_watermark {
                 break;
             }
@@ -411,52 +407,21 @@ impl Partition {
             if out.len() >= max_bytes {
                 break;
             }
-            index_iter.next();
         }
-        index_iter.status()?;
         Ok(out.freeze())
-    }
-
-    fn index_entry(
-        &self,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-    ) -> Result<Option<IndexValue>, StorageError> {
-        let (Some(key), Some(value)) = (key, value) else {
-            return Ok(None);
-        };
-        match keys::decode_pair(key) {
-            Some((group, _)) if group == self.group => {}
-            _ => return Ok(None),
-        }
-        IndexValue::decode(value)
-            .map(Some)
-            .ok_or_else(|| corrupt("bad offset index value".to_string()))
     }
 
     /// Index entries of committed batches, in offset order.
     pub fn batches(&self) -> Result<Vec<IndexValue>, StorageError> {
         let high_watermark = self.high_watermark();
         let mut entries = Vec::new();
-        let mut iter = self
-            .store
-            .db
-            .raw_iterator_cf(self.store.cf(CF_OFFSET_INDEX));
-        iter.seek(offset_key(
-            self.group,
-            self.log_start_offset().max(0) as u64,
-        ));
-        while iter.valid() {
-            let Some(entry) = self.index_entry(iter.key(), iter.value())? else {
-                break;
-            };
+        for item in self.store.offset_index(self.group, self.log_start_offset()) {
+            let (_, entry) = item?;
             if entry.base_offset >= high_watermark {
                 break;
             }
             entries.push(entry);
-            iter.next();
         }
-        iter.status()?;
         Ok(entries)
     }
 

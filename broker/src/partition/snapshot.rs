@@ -15,8 +15,8 @@ use bytes::{Buf, BufMut};
 use crate::raft::codec;
 use crate::raft::log_store::LogStore;
 use crate::raft::tail::LogTail;
-use crate::storage::keys::{decode_pair, offset_key, IndexValue};
-use crate::storage::{Store, CF_OFFSET_INDEX};
+use crate::storage::keys::IndexValue;
+use crate::storage::Store;
 
 use super::state_machine::Checkpoint;
 
@@ -122,27 +122,13 @@ pub fn read(
         .index;
     let start = checkpoint.log_start_offset.max(0);
     let mut index = Vec::new();
-    let mut iter = store.db.raw_iterator_cf(store.cf(CF_OFFSET_INDEX));
-    iter.seek(offset_key(group, start as u64));
-    while iter.valid() {
-        let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
+    for item in store.offset_index(group, start) {
+        let (last_offset, entry) = item.map_err(|e| e.to_string())?;
+        if last_offset as i64 >= checkpoint.next_offset {
             break;
-        };
-        match decode_pair(key) {
-            Some((g, last_offset))
-                if g == group && (last_offset as i64) < checkpoint.next_offset =>
-            {
-                let value: [u8; IndexValue::LEN] = value
-                    .try_into()
-                    .map_err(|_| format!("offset index value of {} bytes", value.len()))?;
-                index.push((last_offset, value));
-            }
-            _ => break,
         }
-        iter.next();
+        index.push((last_offset, entry.encode()));
     }
-    iter.status().map_err(|e| e.to_string())?;
-    drop(iter);
 
     let first = index.first().and_then(|(_, v)| IndexValue::decode(v));
     let keep_from = match first {
@@ -181,7 +167,7 @@ mod tests {
     use crate::raft::snapshot_data::SnapshotData;
     use crate::raft::{Command, Entry, TypeConfig};
     use crate::storage::keys::{group_range, log_key};
-    use crate::storage::CF_LOG;
+    use crate::storage::{CF_LOG, CF_OFFSET_INDEX};
     use bytes::Bytes;
     use openraft::storage::{RaftLogStorage, RaftStateMachine};
     use openraft::{CommittedLeaderId, EntryPayload};

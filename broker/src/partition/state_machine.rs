@@ -26,7 +26,7 @@ use crate::raft::{
     read_error, storage_error, Command, CommandResult, Entry, LogId, StorageResult, TypeConfig,
 };
 use crate::storage::keys::{
-    self, group_range, log_key, offset_key, state_key, IndexValue, TAG_CHECKPOINT, TAG_PURGED,
+    group_range, log_key, offset_key, state_key, IndexValue, TAG_CHECKPOINT, TAG_PURGED,
 };
 use crate::storage::{Store, CF_LOG, CF_OFFSET_INDEX, CF_RAFT_STATE, CF_SM_STATE};
 
@@ -237,28 +237,14 @@ impl PartitionStateMachine {
                 log_start_offset: self.state.log_start_offset,
             });
         }
-        let cf = self.store.cf(CF_OFFSET_INDEX);
-        let mut iter = self.store.db.raw_iterator_cf(cf);
-        iter.seek(offset_key(
-            self.group,
-            self.state.log_start_offset.max(0) as u64,
-        ));
         let mut purge_upto = None;
         // Past the trimmed batches, and past this entry if no batch is left.
         let mut retained_from = log_id.index + 1;
-        while iter.valid() {
-            let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
-                break;
-            };
-            let Some((group, last_offset)) = crate::storage::keys::decode_pair(key) else {
-                break;
-            };
-            let Some(entry) = IndexValue::decode(value) else {
-                break;
-            };
-            if group != self.group {
-                break;
-            }
+        for item in self
+            .store
+            .offset_index(self.group, self.state.log_start_offset)
+        {
+            let (last_offset, entry) = item.map_err(read_error)?;
             if last_offset as i64 >= new_start {
                 retained_from = entry.log_index;
                 break;
@@ -268,12 +254,9 @@ impl PartitionStateMachine {
                 .size_bytes
                 .saturating_sub(entry.size_bytes as u64);
             purge_upto = Some(entry.log_index);
-            iter.next();
         }
-        iter.status().map_err(read_error)?;
-        drop(iter);
         writes.delete_range_cf(
-            cf,
+            self.store.cf(CF_OFFSET_INDEX),
             offset_key(self.group, 0),
             offset_key(self.group, new_start as u64),
         );
@@ -583,16 +566,11 @@ fn first_retained(
     group: u64,
     log_start_offset: i64,
 ) -> Result<Option<u64>, crate::storage::StorageError> {
-    let mut iter = store.db.raw_iterator_cf(store.cf(CF_OFFSET_INDEX));
-    iter.seek(offset_key(group, log_start_offset.max(0) as u64));
-    let found = match (iter.key(), iter.value()) {
-        (Some(key), Some(value)) if keys::decode_pair(key).is_some_and(|(g, _)| g == group) => {
-            IndexValue::decode(value).map(|v| v.log_index)
-        }
-        _ => None,
-    };
-    iter.status()?;
-    Ok(found)
+    let first = store
+        .offset_index(group, log_start_offset)
+        .next()
+        .transpose()?;
+    Ok(first.map(|(_, entry)| entry.log_index))
 }
 
 /// Builds snapshots for openraft: the checkpoint as of now (see [`snapshot_of`]).

@@ -6,6 +6,7 @@
 //! - `sm_state`: state-machine checkpoints (next offset, producer state, metadata image).
 
 pub mod keys;
+pub mod offset_index;
 pub mod writer;
 
 use std::path::Path;
