@@ -77,7 +77,7 @@ impl BatchCache {
                 owner.drop_through(last_offset);
             }
         }
-        metrics::gauge!("broker_fetch_cache_bytes").set(order.total as f64);
+        crate::metrics::fetch_cache_bytes().set(order.total as f64);
     }
 }
 
