@@ -284,7 +284,8 @@ fn apply_kbroker(key: &str, value: &str, file: &mut FileConfig) -> anyhow::Resul
             })
         }
         "kbroker.log.level" => file.log_level = Some(value.to_string()),
-        _ => bail!("not a kbroker setting (kbroker.peers, kbroker.join, kbroker.metrics.listen, kbroker.metrics.per.partition, kbroker.flush.policy, kbroker.log.format, kbroker.log.level)"),
+        "kbroker.fetch.cache.bytes" => file.fetch_cache_bytes = Some(number(value)?),
+        _ => bail!("not a kbroker setting (kbroker.peers, kbroker.join, kbroker.metrics.listen, kbroker.metrics.per.partition, kbroker.flush.policy, kbroker.log.format, kbroker.log.level, kbroker.fetch.cache.bytes)"),
     }
     Ok(())
 }
@@ -664,7 +665,8 @@ mod tests {
              group.initial.rebalance.delay.ms=0\nlog.retention.check.interval.ms=1000\n\
              replica.lag.time.max.ms=5000\nlog.flush.interval.ms=50\nlog.retention.bytes=1024\n\
              min.insync.replicas=2\nprocess.roles=broker,controller\nnum.io.threads=8\n\
-             kbroker.metrics.listen=127.0.0.1:19644\nkbroker.log.format=json\n",
+             kbroker.metrics.listen=127.0.0.1:19644\nkbroker.log.format=json\n\
+             kbroker.fetch.cache.bytes=1048576\n",
         ))
         .unwrap();
         assert_eq!(file.node_id, Some(2));
@@ -692,6 +694,7 @@ mod tests {
             Some("127.0.0.1:19644".parse().unwrap())
         );
         assert_eq!(file.log_format, Some(LogFormat::Json));
+        assert_eq!(file.fetch_cache_bytes, Some(1_048_576));
         let statics: Vec<(&str, &str)> = file
             .broker_configs
             .iter()
