@@ -1016,3 +1016,50 @@ async fn min_insync_replicas_rejects_acks_all() {
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
     broker.stop().await;
 }
+
+/// Requests of one connection are answered in order and each sees what the ones before it did
+/// (Kafka handles one request of a connection at a time): DescribeConfigs pipelined right
+/// behind an IncrementalAlterConfigs shows the new value.
+#[tokio::test]
+async fn describe_configs_pipelined_after_an_alter_sees_it() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, 7, "piped", 1).await;
+    for round in 1..=5 {
+        let value = format!("{}", 60_000 * round);
+        let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("piped"))
+                .with_configs(vec![incremental::AlterableConfig::default()
+                    .with_name(s("retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(s(&value)))]),
+        ]);
+        let describe = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("piped"))
+                .with_configuration_keys(Some(vec![s("retention.ms")])),
+        ]);
+        let alter_frame = client.encode_request(1, &alter);
+        let describe_frame = client.encode_request(4, &describe);
+        // Both sent before reading either answer.
+        client.send_frame(&alter_frame).await;
+        client.send_frame(&describe_frame).await;
+        let altered = client
+            .read_response::<IncrementalAlterConfigsRequest>(1)
+            .await
+            .expect("alter answered");
+        assert_eq!(altered.responses[0].error_code, 0);
+        let described = client
+            .read_response::<DescribeConfigsRequest>(4)
+            .await
+            .expect("describe answered");
+        assert_eq!(
+            described.results[0].configs[0].value.as_deref(),
+            Some(value.as_str()),
+            "round {round}"
+        );
+    }
+}

@@ -79,10 +79,12 @@ macro_rules! api {
 /// ApiVersions, the dispatch match and the error extraction are all generated from this one
 /// list, so an advertised API always has a handler and is always in the error metrics.
 ///
-/// Handlers come in three shapes: `now` (a synchronous handler returning the response),
-/// `later` (an async handler whose response is awaited when the connection's turn comes) and
-/// `own` (the handler returns its own future of `Option<ResponseKind>`: Produce, which queues
-/// its batches synchronously, in request order, and answers nothing for acks=0).
+/// Handlers come in four shapes: `now` (a synchronous handler run as the request is read, for
+/// answers that depend on nothing an earlier pipelined request could change), `lazy` (a
+/// synchronous handler run when the connection's turn comes), `later` (an async handler
+/// awaited when its turn comes) and `own` (the handler returns its own future of
+/// `Option<ResponseKind>`: Produce, which queues its batches synchronously, in request order,
+/// and answers nothing for acks=0).
 macro_rules! apis {
     ($(
         $key:ident($request:ty, $response:ty)
@@ -144,6 +146,9 @@ macro_rules! respond {
     (now, $key:ident, $handle:expr) => {
         std::future::ready(Some(ResponseKind::$key($handle))).boxed()
     };
+    (lazy, $key:ident, $handle:expr) => {
+        async move { Some(ResponseKind::$key($handle)) }.boxed()
+    };
     (later, $key:ident, $handle:expr) => {
         async move { Some(ResponseKind::$key($handle.await)) }.boxed()
     };
@@ -198,7 +203,8 @@ apis! {
         later |ctx, _header, _version, req| producer_id::handle(&ctx, req);
         errors |r, each| each(r.error_code);
     DescribeConfigs(DescribeConfigsRequest, DescribeConfigsResponse)
-        now |ctx, _header, version, req| configs::describe(&ctx, version, req);
+        // After a pipelined AlterConfigs before it has been applied.
+        lazy |ctx, _header, version, req| configs::describe(&ctx, version, req);
         errors |r, each| r.results.iter().for_each(|t| each(t.error_code));
     AlterConfigs(AlterConfigsRequest, AlterConfigsResponse)
         later |ctx, _header, _version, req| configs::alter(&ctx, req);
