@@ -3,6 +3,8 @@
 
 pub mod cluster;
 pub mod config;
+#[cfg(test)]
+mod fuzzing;
 pub mod group;
 pub mod handlers;
 pub mod metadata;
