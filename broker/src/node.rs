@@ -21,6 +21,11 @@ use crate::raft::{Members, RaftEnv};
 use crate::replicas::Replicas;
 use crate::storage::Store;
 
+/// How long a stopping broker spends handing its partitions' leadership over (each transfer
+/// waits out one Raft lease, 1.2-2.4 s, then an election); well inside systemd's
+/// TimeoutStopSec and the Kubernetes grace period of deploy/.
+const HAND_OVER_MAX: Duration = Duration::from_secs(10);
+
 pub struct Node {
     pub ctx: Arc<Ctx>,
     pub local_addr: SocketAddr,
@@ -179,6 +184,20 @@ impl Node {
         if let Some(image) = waited.await {
             tracing::info!(listen = %self.local_addr, cluster_id = %image.cluster_id, "serving Kafka clients");
             crate::server::listener::run(self.listener, self.ctx.clone(), shutdown).await;
+        }
+        // Before the peer listener stops: the replicas taking over need this node's vote.
+        let lag_max = Duration::from_millis(self.ctx.config.replica_lag_time_max_ms);
+        let (moved, led) = self
+            .ctx
+            .replicas
+            .hand_over_leadership(lag_max, HAND_OVER_MAX)
+            .await;
+        if led > 0 {
+            tracing::info!(
+                moved,
+                led,
+                "handed partition leadership over before stopping"
+            );
         }
         self.background.stop().await;
         self.ctx.replicas.shutdown().await;
