@@ -23,13 +23,8 @@ java_build
 cluster_start "$CLUSTER_NODES"
 cluster_tool create "$BOOTSTRAP" "$TOPIC" 3 3
 
-log "producing to $TOPIC-0 at $RATE records/s"
-java_run 200 ClusterProducer "$BOOTSTRAP" "$TOPIC" 0 "$ACKS" rate="$RATE" seconds=120 \
-    stop_file="$WORK/stop" delivery_timeout_ms=120000 errors=none >"$WORK/producer.out" 2>&1 &
-prod=$!
-track_pid "$prod"
-on_exit '[[ ${rc:-0} == 0 ]] || { echo "----- producer output -----" >&2; tail -n 40 "$WORK/producer.out" >&2; }'
-wait_acks "$ACKS" "$WARM" 60 "$prod"
+producer_start "$TOPIC" 0 "$ACKS" "$RATE" 120
+wait_acks "$ACKS" "$WARM" 60 "$PRODUCER_PID"
 
 leader="$(leader_of "$TOPIC" 0)"
 log "leader of $TOPIC-0 is node $leader; SIGTERM"
@@ -46,16 +41,11 @@ log "node $leader handed over $moved of $led partitions"
 
 deadline=$((SECONDS + 60))
 until (($(acks_after "$ACKS" "$stop_ms") > RATE)); do
-    kill -0 "$prod" 2>/dev/null || fail "producer exited before records sent after the stop were acknowledged"
+    kill -0 "$PRODUCER_PID" 2>/dev/null || fail "producer exited before records sent after the stop were acknowledged"
     ((SECONDS < deadline)) || fail "records sent after the stop were not acknowledged within 60 s"
     sleep 0.2
 done
-touch "$WORK/stop"
-prod_rc=0
-wait "$prod" || prod_rc=$?
-untrack_pid "$prod"
-show_output "$WORK/producer.out"
-((prod_rc == 0)) || fail "producer failed (exit $prod_rc)"
+producer_stop
 failover="$(awk -v t="$stop_ms" '$4 >= t && (a == "" || $5 < a) { a = $5 } END { print a - t }' "$ACKS")"
 echo "FAILOVER_MS=$failover"
 log "first ack of a record sent after the SIGTERM after $failover ms (new leader: node $(leader_of "$TOPIC" 0))"

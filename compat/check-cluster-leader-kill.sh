@@ -42,13 +42,8 @@ java_build
 cluster_start "$CLUSTER_NODES"
 cluster_tool create "$BOOTSTRAP" "$TOPIC" 1 3
 
-log "producing to $TOPIC-0 at $RATE records/s"
-java_run 240 ClusterProducer "$BOOTSTRAP" "$TOPIC" 0 "$ACKS" rate="$RATE" seconds=150 \
-    stop_file="$WORK/stop" delivery_timeout_ms=120000 errors=none >"$WORK/producer.out" 2>&1 &
-prod=$!
-track_pid "$prod"
-on_exit '[[ ${rc:-0} == 0 ]] || { echo "----- producer output -----" >&2; tail -n 40 "$WORK/producer.out" >&2; }'
-wait_acks "$ACKS" "$WARM" 60 "$prod"
+producer_start "$TOPIC" 0 "$ACKS" "$RATE" 150
+wait_acks "$ACKS" "$WARM" 60 "$PRODUCER_PID"
 
 leader="$(leader_of "$TOPIC" 0)"
 meta="$(meta_leader_of "$TOPIC" 0)"
@@ -63,18 +58,13 @@ echo "ELECTION_MS=$election"
 log "node $new reports itself leader (Raft) $election ms after the kill"
 deadline=$((SECONDS + 60))
 until (($(acks_after "$ACKS" "$kill_ms") > 0)); do
-    kill -0 "$prod" 2>/dev/null || fail "producer exited before any record sent after the kill was acknowledged"
+    kill -0 "$PRODUCER_PID" 2>/dev/null || fail "producer exited before any record sent after the kill was acknowledged"
     ((SECONDS < deadline)) || fail "no record sent after the kill was acknowledged within 60 s"
     sleep 0.1
 done
 log "acks flow again; producing $AFTER s more"
 sleep "$AFTER"
-touch "$WORK/stop"
-prod_rc=0
-wait "$prod" || prod_rc=$?
-untrack_pid "$prod"
-show_output "$WORK/producer.out"
-((prod_rc == 0)) || fail "producer failed (exit $prod_rc)"
+producer_stop
 
 after=$(acks_after "$ACKS" "$kill_ms")
 ((after >= RATE * AFTER / 2)) || fail "only $after records sent after the kill were acknowledged"

@@ -342,6 +342,32 @@ wait_acks() {
     done
 }
 
+# producer_start TOPIC PART ACKS RATE SECONDS: java/ClusterProducer in the background
+# (idempotent, acks=all, retries unbounded, delivery.timeout.ms=120 s, RATE records/s, every
+# ack logged to ACKS) until producer_stop or SECONDS; output in $WORK/producer.out, shown on
+# failure. Sets PRODUCER_PID.
+producer_start() {
+    local topic=$1 part=$2 acks=$3 rate=$4 seconds=$5
+    log "producing to $topic-$part at $rate records/s"
+    java_run $((seconds + 90)) ClusterProducer "$BOOTSTRAP" "$topic" "$part" "$acks" rate="$rate" \
+        seconds="$seconds" stop_file="$WORK/stop" delivery_timeout_ms=120000 errors=none \
+        >"$WORK/producer.out" 2>&1 &
+    PRODUCER_PID=$!
+    track_pid "$PRODUCER_PID"
+    on_exit '[[ ${rc:-0} == 0 ]] || { echo "----- producer output -----" >&2; tail -n 40 "$WORK/producer.out" >&2; }'
+}
+
+# producer_stop: the producer started by producer_start finishes what it sent; fails if any
+# record failed.
+producer_stop() {
+    local prod_rc=0
+    touch "$WORK/stop"
+    wait "$PRODUCER_PID" || prod_rc=$?
+    untrack_pid "$PRODUCER_PID"
+    show_output "$WORK/producer.out"
+    ((prod_rc == 0)) || fail "producer failed (exit $prod_rc)"
+}
+
 # acks_after FILE MS: acknowledged records (ack file lines) whose send began at or after MS.
 acks_after() {
     awk -v t="$2" '$4 >= t { n++ } END { print n + 0 }' "$1"
