@@ -16,7 +16,7 @@
 #                      so a record whose send began at or after it cannot have reached the node)
 #   node_stop I        SIGTERM, SIGKILL after 15 s
 #   node_restart I     (stops it if running) starts it again on the same ports and data dir
-#   node_bootstrap I   127.0.0.1:PORT of node I
+#   node_bootstrap I   HOST:PORT of node I
 #   live_bootstrap     Kafka addresses of the nodes that are up (not paused, not down)
 # Lookups:
 #   leader_of TOPIC PART [SECONDS]  the partition's leader, by the nodes' own Raft view:
@@ -41,11 +41,15 @@
 # (LOG_TAIL_LINES, default 40) and $WORK is kept.
 #
 # Env: CLUSTER_NODES (3), CLUSTER_EXTRA_ARGS (appended to every node's command line, after
-# BROKER_EXTRA_ARGS), CLUSTER_START_TIMEOUT (60 s for all Kafka ports to accept).
+# BROKER_EXTRA_ARGS), CLUSTER_START_TIMEOUT (60 s for all Kafka ports to accept),
+# CLUSTER_NETNS=1: every node in its own network namespace (compat/netns.sh: NODE_HOST[i] is
+# then its address on a bridge, NODE_NS[i] its namespace, and network faults can be injected).
 
 CLUSTER_NODES="${CLUSTER_NODES:-3}"
 CLUSTER_START_TIMEOUT="${CLUSTER_START_TIMEOUT:-60}"
-declare -a NODE_PID NODE_PORT NODE_RAFT NODE_MPORT NODE_DATA NODE_LOG NODE_STATE
+CLUSTER_NETNS="${CLUSTER_NETNS:-0}"
+declare -a NODE_DATA_DIR # optional, set before cluster_start: node i's data dir (e.g. a small mount)
+declare -a NODE_PID NODE_PORT NODE_RAFT NODE_MPORT NODE_DATA NODE_LOG NODE_STATE NODE_HOST NODE_NS
 CLUSTER_CLIENT_PIDS=()
 CLUSTER_STARTED=0
 # shellcheck disable=SC2034  # read by the checks (see node_kill9 / node_pause)
@@ -62,12 +66,12 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 }
 
 node_alive() { [[ -n "${NODE_PID[$1]:-}" ]] && kill -0 "${NODE_PID[$1]}" 2>/dev/null; }
-node_bootstrap() { echo "127.0.0.1:${NODE_PORT[$1]}"; }
+node_bootstrap() { echo "${NODE_HOST[$1]}:${NODE_PORT[$1]}"; }
 
 live_bootstrap() {
     local i out=()
     for ((i = 1; i <= CLUSTER_NODES; i++)); do
-        [[ "${NODE_STATE[$i]}" == up ]] && out+=("127.0.0.1:${NODE_PORT[$i]}")
+        [[ "${NODE_STATE[$i]}" == up ]] && out+=("${NODE_HOST[$i]}:${NODE_PORT[$i]}")
     done
     (IFS=,; echo "${out[*]}")
 }
@@ -84,13 +88,15 @@ _node_launch() {
     local i=$1
     [[ -x "$BROKER_BIN" ]] || fail "broker binary not found: $BROKER_BIN"
     echo "==== start $(date +%T.%3N) node $i kafka=${NODE_PORT[$i]} raft=${NODE_RAFT[$i]}" >>"${NODE_LOG[$i]}"
+    local in_ns=()
+    [[ -n "${NODE_NS[$i]:-}" ]] && in_ns=(ip netns exec "${NODE_NS[$i]}")
     # shellcheck disable=SC2086  # the extra args are intentionally word-split
-    NO_COLOR=1 "$BROKER_BIN" \
+    NO_COLOR=1 "${in_ns[@]}" "$BROKER_BIN" \
         --node-id "$i" \
-        --listen "127.0.0.1:${NODE_PORT[$i]}" \
-        --advertised-listener "127.0.0.1:${NODE_PORT[$i]}" \
+        --listen "${NODE_HOST[$i]}:${NODE_PORT[$i]}" \
+        --advertised-listener "${NODE_HOST[$i]}:${NODE_PORT[$i]}" \
         --data-dir "${NODE_DATA[$i]}" \
-        --metrics-listen "127.0.0.1:${NODE_MPORT[$i]}" \
+        --metrics-listen "${NODE_HOST[$i]}:${NODE_MPORT[$i]}" \
         --metrics-per-partition true \
         --peers "$PEERS" \
         ${BROKER_EXTRA_ARGS:-} ${CLUSTER_EXTRA_ARGS:-} \
@@ -101,7 +107,7 @@ _node_launch() {
 
 _node_wait_port() {
     local i=$1 deadline=$((SECONDS + ${2:-$CLUSTER_START_TIMEOUT}))
-    until port_open "${NODE_PORT[$i]}"; do
+    until port_open "${NODE_PORT[$i]}" "${NODE_HOST[$i]}"; do
         node_alive "$i" || { tail -n 20 "${NODE_LOG[$i]}" >&2; fail "node $i exited during startup (log ${NODE_LOG[$i]})"; }
         ((SECONDS < deadline)) || fail "node $i did not accept on port ${NODE_PORT[$i]} in time"
         sleep 0.1
@@ -109,7 +115,7 @@ _node_wait_port() {
 }
 
 node_ready() {
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:${NODE_MPORT[$1]}/ready" 2>/dev/null)" == 200 ]]
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://${NODE_HOST[$1]}:${NODE_MPORT[$1]}/ready" 2>/dev/null)" == 200 ]]
 }
 
 # Until node I answers /ready with 200 (every partition it hosts has a leader) and, with
@@ -119,7 +125,7 @@ _node_wait_ready() {
     while :; do
         if node_ready "$i"; then
             ((all)) || return 0
-            brokers="$(timeout 10 kcat -b "127.0.0.1:${NODE_PORT[$i]}" -L -m 5 2>/dev/null \
+            brokers="$(timeout 10 kcat -b "$(node_bootstrap "$i")" -L -m 5 2>/dev/null \
                 | sed -nE 's/^ *([0-9]+) brokers:.*/\1/p' | awk 'NR == 1' || true)"
             [[ "$brokers" == "$CLUSTER_NODES" ]] && return 0
         fi
@@ -142,18 +148,29 @@ cluster_start() {
         NODE_PORT[i]=${ports[$((3 * (i - 1)))]}
         NODE_RAFT[i]=${ports[$((3 * (i - 1) + 1))]}
         NODE_MPORT[i]=${ports[$((3 * (i - 1) + 2))]}
-        NODE_DATA[i]="$WORK/node-$i"
+        NODE_DATA[i]="${NODE_DATA_DIR[$i]:-$WORK/node-$i}"
         NODE_LOG[i]="$WORK/node-$i.log"
-        rm -rf "${NODE_DATA[$i]}"
-        mkdir -p "${NODE_DATA[$i]}"
-        PEERS+="${PEERS:+,}$i@127.0.0.1:${NODE_PORT[$i]}/127.0.0.1:${NODE_RAFT[$i]}"
+        NODE_HOST[i]=127.0.0.1
+        NODE_NS[i]=""
+        if [[ -n "${NODE_DATA_DIR[$i]:-}" ]]; then # maybe a mount point: empty it, keep it
+            mkdir -p "${NODE_DATA[$i]}"
+            find "${NODE_DATA[$i]}" -mindepth 1 -delete
+        else
+            rm -rf "${NODE_DATA[$i]}"
+            mkdir -p "${NODE_DATA[$i]}"
+        fi
     done
-    BOOTSTRAP="$(for ((i = 1; i <= n; i++)); do printf '127.0.0.1:%s\n' "${NODE_PORT[$i]}"; done | paste -sd,)"
-    export BOOTSTRAP PEERS
     if ((CLUSTER_STARTED == 0)); then
         CLUSTER_STARTED=1
         on_exit _cluster_exit
     fi
+    # after _cluster_exit's hook, so the namespaces go once the nodes have stopped
+    ((CLUSTER_NETNS)) && netns_setup "$n"
+    for ((i = 1; i <= n; i++)); do
+        PEERS+="${PEERS:+,}$i@${NODE_HOST[$i]}:${NODE_PORT[$i]}/${NODE_HOST[$i]}:${NODE_RAFT[$i]}"
+    done
+    BOOTSTRAP="$(for ((i = 1; i <= n; i++)); do node_bootstrap "$i"; done | paste -sd,)"
+    export BOOTSTRAP PEERS
     for ((i = 1; i <= n; i++)); do _node_launch "$i"; done
     for ((i = 1; i <= n; i++)); do _node_wait_port "$i"; done
     for ((i = 1; i <= n; i++)); do _node_wait_ready "$i" 1; done
@@ -277,7 +294,7 @@ cluster_tool() {
 # A per-partition gauge from node I's /metrics (empty when absent or the node doesn't answer).
 node_metric() {
     local i=$1 name=$2 topic=$3 part=$4
-    curl -s --max-time 2 "http://127.0.0.1:${NODE_MPORT[$i]}/metrics" 2>/dev/null \
+    curl -s --max-time 2 "http://${NODE_HOST[$i]}:${NODE_MPORT[$i]}/metrics" 2>/dev/null \
         | awk -v n="$name" -v t="topic=\"$topic\"" -v p="partition=\"$part\"" '
             !done && index($0, n "{") == 1 && index($0, t) && index($0, p) { print $NF; done = 1 }' \
         || true # (no early exit in awk: curl must not see a closed pipe, which pipefail turns into an error)

@@ -72,9 +72,9 @@ free_port() {
     "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# True once something accepts TCP connections on 127.0.0.1:$1.
+# True once something accepts TCP connections on ${2:-127.0.0.1}:$1.
 port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
 }
 
 broker_alive() {

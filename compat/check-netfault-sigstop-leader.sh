@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Network fault suite, one fault: see compat/netfaults.sh.
+exec "$(dirname "$0")/netfaults.sh" sigstop-leader
