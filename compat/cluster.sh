@@ -362,12 +362,13 @@ wait_acks() {
 # producer_start TOPIC PART ACKS RATE SECONDS: java/ClusterProducer in the background
 # (idempotent, acks=all, retries unbounded, delivery.timeout.ms=120 s, RATE records/s, every
 # ack logged to ACKS) until producer_stop or SECONDS; output in $WORK/producer.out, shown on
-# failure. Sets PRODUCER_PID.
+# failure; $PRODUCER_ARGS (e.g. "size=16384") are added to its options. Sets PRODUCER_PID.
 producer_start() {
     local topic=$1 part=$2 acks=$3 rate=$4 seconds=$5
     log "producing to $topic-$part at $rate records/s"
+    # shellcheck disable=SC2086  # PRODUCER_ARGS: several options
     java_run $((seconds + 90)) ClusterProducer "$BOOTSTRAP" "$topic" "$part" "$acks" rate="$rate" \
-        seconds="$seconds" stop_file="$WORK/stop" delivery_timeout_ms=120000 errors=none \
+        seconds="$seconds" stop_file="$WORK/stop" delivery_timeout_ms=120000 errors=none ${PRODUCER_ARGS:-} \
         >"$WORK/producer.out" 2>&1 &
     PRODUCER_PID=$!
     track_pid "$PRODUCER_PID"

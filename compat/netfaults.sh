@@ -13,7 +13,10 @@
 #   loss-5pct           every node drops 5% of the packets it sends
 #   sigstop-leader      the leader's process paused (SIGSTOP), then resumed
 #   disk-full-leader    the leader's data dir (a tmpfs of NETFAULT_DISK_MB, default 512) filled
-#                       to the last byte, then the filler removed
+#                       to the last byte, then the filler removed. The leader's first failed
+#                       write must stop it with exit status 1 (as Kafka stops when its last log
+#                       dir fails), not crash it; its partitions fail over; after the heal it is
+#                       started again, as systemd or Kubernetes would, and must catch up.
 # Each fault lasts NETFAULT_SECONDS (10) after NETFAULT_WARM_ACKS (600) acknowledgements; after
 # the heal the producer runs until a record sent after the heal is acknowledged, then 3 s more.
 # Then:
@@ -44,8 +47,18 @@ CONSUMED="$WORK/consumed.txt"
 
 case "$FAULT" in
 isolate-leader | isolate-follower | minority-partition | flapping-link | loss-5pct | sigstop-leader) ;;
-latency-200ms) NETNS_DELAY_PROXY=1 ;;
+latency-200ms)
+    NETNS_DELAY_PROXY=1
+    # openraft times out each AppendEntries after one heartbeat interval: with 400 ms round
+    # trips the default 150 ms commits nothing, so this cluster is configured for a slow link
+    echo "raft_heartbeat_interval_ms = ${NETFAULT_HEARTBEAT_MS:-600}" >"$WORK/raft.toml"
+    CLUSTER_EXTRA_ARGS="${CLUSTER_EXTRA_ARGS:-} --config $WORK/raft.toml"
+    ;;
 disk-full-leader)
+    # 16 KiB records (5 MB/s): enough to run past what RocksDB preallocated for its WAL and
+    # to need memtable flushes while the disk is full
+    PRODUCER_ARGS="size=16384"
+    HOLD="${NETFAULT_SECONDS:-20}"
     for i in 1 2 3; do
         NODE_DATA_DIR[i]="$WORK/disk-$i"
         mkdir -p "${NODE_DATA_DIR[$i]}"
@@ -105,6 +118,19 @@ disk-full-leader) rm -f "${NODE_DATA[$leader]}/filler" ;;
 *) net_heal ;;
 esac
 heal_ms=$(date +%s%3N)
+if [[ "$FAULT" == disk-full-leader ]]; then
+    ! node_alive "$leader" || fail "node $leader still runs after $HOLD s with a full disk (no write failed?)"
+    status=0
+    wait "${NODE_PID[$leader]}" || status=$?
+    echo "==== exited status=$status (disk full)" >>"${NODE_LOG[$leader]}"
+    NODE_PID[leader]=""
+    NODE_STATE[leader]=down
+    ((status == 1)) || fail "node $leader exited with status $status on a full disk, expected 1"
+    grep -q "a write to the data dir failed: stopping" "${NODE_LOG[$leader]}" \
+        || fail "node $leader did not say why it stopped"
+    log "node $leader stopped with status 1 on the full disk; starting it again"
+    node_restart "$leader"
+fi
 
 deadline=$((SECONDS + 90))
 until (($(acks_after "$ACKS" "$heal_ms") > 0)); do
@@ -122,6 +148,12 @@ untrack_pid "$CONSUMER_PID"
 show_output "$WORK/consumer.out"
 ((consumer_rc == 0)) || fail "consumer failed (exit $consumer_rc)"
 
+if [[ "$FAULT" == disk-full-leader ]]; then
+    end="$(node_metric "$(leader_of "$TOPIC" 0)" broker_partition_high_watermark "$TOPIC" 0)"
+    end="${end%%.*}"
+    for i in 1 2 3; do wait_caught_up "$i" "$TOPIC" 0 "$end" 60; done
+    log "every node, the restarted one too, has the partition up to offset $end"
+fi
 java_run 180 ClusterVerify "$(live_bootstrap)" "$TOPIC" 0 "$ACKS" >"$WORK/verify.out" 2>&1 \
     || { show_output "$WORK/verify.out"; fail "ClusterVerify failed"; }
 show_output "$WORK/verify.out"

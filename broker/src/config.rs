@@ -108,6 +108,7 @@ struct FileConfig {
     /// Where the Raft listener binds (a server.properties' controller listener).
     raft_listen: Option<SocketAddr>,
     fetch_cache_bytes: Option<usize>,
+    raft_heartbeat_interval_ms: Option<u64>,
     /// Static broker configs by Kafka name (server.properties and `KAFKA_*` only).
     #[serde(skip)]
     broker_configs: BTreeMap<String, String>,
@@ -163,6 +164,9 @@ impl FileConfig {
                 .or(under.replica_lag_time_max_ms),
             raft_listen: self.raft_listen.or(under.raft_listen),
             fetch_cache_bytes: self.fetch_cache_bytes.or(under.fetch_cache_bytes),
+            raft_heartbeat_interval_ms: self
+                .raft_heartbeat_interval_ms
+                .or(under.raft_heartbeat_interval_ms),
             broker_configs,
         }
     }
@@ -237,6 +241,11 @@ pub struct Config {
     /// Bytes of recently applied record batches kept in memory for Fetch, for all partitions
     /// together (0: none; every read goes to RocksDB).
     pub fetch_cache_bytes: usize,
+    /// How often a Raft leader of a cluster sends heartbeats; it is also openraft's timeout for
+    /// every AppendEntries round trip (network both ways plus the follower's durable write), so
+    /// it must exceed the slowest peer round trip or nothing commits. Elections time out after
+    /// 4-8 heartbeat intervals, so failover takes about 8-12 of them.
+    pub raft_heartbeat_interval_ms: u64,
     /// Static broker configs by Kafka name (e.g. log.retention.ms): below the dynamic ones,
     /// above Kafka's defaults, described as STATIC_BROKER_CONFIG.
     pub broker_configs: BTreeMap<String, String>,
@@ -248,6 +257,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9644";
 pub const DEFAULT_LOG_LEVEL: &str = "info,openraft=off";
 pub const DEFAULT_FETCH_CACHE_BYTES: usize = 256 * 1024 * 1024;
+pub const DEFAULT_RAFT_HEARTBEAT_INTERVAL_MS: u64 = 150;
 
 /// Kafka's defaults for its limits of the same names (see the fields of [`Config`]).
 pub const CONNECTIONS_PER_IP_MAX: u32 = i32::MAX as u32;
@@ -346,6 +356,12 @@ impl Config {
             default_replication_factor: file.default_replication_factor.unwrap_or(3),
             replica_lag_time_max_ms: file.replica_lag_time_max_ms.unwrap_or(10_000),
             fetch_cache_bytes: file.fetch_cache_bytes.unwrap_or(DEFAULT_FETCH_CACHE_BYTES),
+            raft_heartbeat_interval_ms: match file.raft_heartbeat_interval_ms {
+                Some(ms) if !(10..=60_000).contains(&ms) => {
+                    anyhow::bail!("raft_heartbeat_interval_ms must be 10..=60000, not {ms}")
+                }
+                ms => ms.unwrap_or(DEFAULT_RAFT_HEARTBEAT_INTERVAL_MS),
+            },
             join: args.join || file.join.unwrap_or(false),
             peers,
             raft_bind: file.raft_listen,
@@ -388,6 +404,7 @@ impl Config {
             replica_lag_time_max_ms: 10_000,
             raft_bind: None,
             fetch_cache_bytes: DEFAULT_FETCH_CACHE_BYTES,
+            raft_heartbeat_interval_ms: DEFAULT_RAFT_HEARTBEAT_INTERVAL_MS,
             broker_configs: BTreeMap::new(),
             notices: Vec::new(),
         }
@@ -414,6 +431,10 @@ impl Config {
             format!("log.dirs={}", self.data_dir.display()),
             format!("kbroker.peers={}", peers.join(",")),
             format!("kbroker.join={}", self.join),
+            format!(
+                "kbroker.raft.heartbeat.interval.ms={}",
+                self.raft_heartbeat_interval_ms
+            ),
             format!("kbroker.metrics.listen={}", self.metrics_listen),
             format!("num.partitions={}", self.num_partitions),
             format!(

@@ -37,9 +37,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
+    let storage_failed = node.store.failed.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
+        tokio::select! {
+            _ = wait_for_signal() => tracing::info!("shutting down"),
+            _ = storage_failed.cancelled() => tracing::error!(
+                "a write to the data dir failed: stopping, as Kafka stops when its last log \
+                 directory fails; start the broker again once the disk is writable (e.g. has \
+                 free space): it recovers and catches up from its peers"
+            ),
+        }
         signal.cancel();
     });
     let stopping = shutdown.clone();
@@ -47,8 +54,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         stopping.cancelled().await;
         metrics.stopping();
     };
+    let failed = node.store.failed.clone();
     tokio::join!(node.run(shutdown), readiness);
     metrics.detach();
+    if failed.is_cancelled() {
+        anyhow::bail!("stopped after a failed write to the data dir");
+    }
     Ok(())
 }
 

@@ -218,7 +218,9 @@ pub fn partitions(node: &NodeView, gauges: bool) -> PartitionCounts {
             counts.hosted += 1;
             let raft = partition.raft.metrics();
             let raft = raft.borrow();
-            match raft.current_leader {
+            // a stopped Raft group (storage error) is offline, whatever it last saw
+            let leader = raft.running_state.is_ok().then_some(raft.current_leader);
+            match leader.flatten() {
                 None => counts.offline += 1,
                 Some(leader) if leader == node_id => {
                     counts.leaders += 1;
@@ -285,7 +287,7 @@ fn raft_gauges(topic: &str, partition: i32, raft: &RaftMetrics) {
         ("topic", topic.to_string()),
         ("partition", partition.to_string()),
     ];
-    let is_leader = raft.current_leader == Some(raft.id);
+    let is_leader = raft.running_state.is_ok() && raft.current_leader == Some(raft.id);
     metrics::gauge!("broker_raft_term", &labels).set(raft.current_term as f64);
     metrics::gauge!("broker_raft_leader", &labels).set(if is_leader { 1.0 } else { 0.0 });
     metrics::gauge!("broker_raft_last_log_index", &labels)

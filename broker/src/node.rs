@@ -79,7 +79,11 @@ impl Node {
             config.flush_policy,
             config.flush_interval_ms,
         )?);
-        let env = RaftEnv::new(config.node_id, !config.peers.is_empty());
+        let env = RaftEnv::new(
+            config.node_id,
+            !config.peers.is_empty(),
+            config.raft_heartbeat_interval_ms,
+        );
         let background = Background::default();
         if let Some(raft_listen) = config.raft_listen() {
             let internal = TcpListener::bind(&raft_listen)

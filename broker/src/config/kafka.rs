@@ -285,7 +285,10 @@ fn apply_kbroker(key: &str, value: &str, file: &mut FileConfig) -> anyhow::Resul
         }
         "kbroker.log.level" => file.log_level = Some(value.to_string()),
         "kbroker.fetch.cache.bytes" => file.fetch_cache_bytes = Some(number(value)?),
-        _ => bail!("not a kbroker setting (kbroker.peers, kbroker.join, kbroker.metrics.listen, kbroker.metrics.per.partition, kbroker.flush.policy, kbroker.log.format, kbroker.log.level, kbroker.fetch.cache.bytes)"),
+        "kbroker.raft.heartbeat.interval.ms" => {
+            file.raft_heartbeat_interval_ms = Some(number(value)?)
+        }
+        _ => bail!("not a kbroker setting (kbroker.peers, kbroker.join, kbroker.metrics.listen, kbroker.metrics.per.partition, kbroker.flush.policy, kbroker.log.format, kbroker.log.level, kbroker.fetch.cache.bytes, kbroker.raft.heartbeat.interval.ms)"),
     }
     Ok(())
 }
@@ -666,7 +669,8 @@ mod tests {
              replica.lag.time.max.ms=5000\nlog.flush.interval.ms=50\nlog.retention.bytes=1024\n\
              min.insync.replicas=2\nprocess.roles=broker,controller\nnum.io.threads=8\n\
              kbroker.metrics.listen=127.0.0.1:19644\nkbroker.log.format=json\n\
-             kbroker.fetch.cache.bytes=1048576\n",
+             kbroker.fetch.cache.bytes=1048576\n\
+             kbroker.raft.heartbeat.interval.ms=500\n",
         ))
         .unwrap();
         assert_eq!(file.node_id, Some(2));
@@ -695,6 +699,7 @@ mod tests {
         );
         assert_eq!(file.log_format, Some(LogFormat::Json));
         assert_eq!(file.fetch_cache_bytes, Some(1_048_576));
+        assert_eq!(file.raft_heartbeat_interval_ms, Some(500));
         let statics: Vec<(&str, &str)> = file
             .broker_configs
             .iter()

@@ -129,7 +129,7 @@ pub fn partition_view(ctx: &Ctx, image: &MetadataState, group: u64) -> Partition
     let reported = image.assignments.get(&group);
     let reported_isr = reported.map(|a| a.isr.clone()).unwrap_or_default();
     match ctx.replicas.get(group) {
-        Some(replica) => {
+        Some(replica) if replica.is_running() => {
             let lag_max = std::time::Duration::from_millis(ctx.config.replica_lag_time_max_ms);
             let (leader, epoch) = match replica.leader() {
                 Some((leader, epoch)) => (Some(leader), epoch),
@@ -149,8 +149,12 @@ pub fn partition_view(ctx: &Ctx, image: &MetadataState, group: u64) -> Partition
                 isr,
             }
         }
-        None => PartitionView {
-            leader: reported.and_then(|a| u64::try_from(a.leader).ok()),
+        // No replica here, or its Raft group stopped: what the leader last reported, unless that
+        // was this node
+        _ => PartitionView {
+            leader: reported
+                .and_then(|a| u64::try_from(a.leader).ok())
+                .filter(|&leader| ctx.replicas.get(group).is_none() || leader != me),
             epoch: reported.map_or(-1, |a| a.leader_epoch),
             replicas,
             isr: reported_isr,

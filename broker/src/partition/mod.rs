@@ -164,15 +164,27 @@ impl Partition {
     }
 
     pub fn is_leader(&self) -> bool {
-        self.raft_metrics().current_leader == Some(self.env.node_id)
+        let metrics = self.raft_metrics();
+        metrics.running_state.is_ok() && metrics.current_leader == Some(self.env.node_id)
     }
 
-    /// The leader as this replica knows it, and its epoch (Raft term).
+    /// The leader as this replica knows it, and its epoch (Raft term). None once this
+    /// replica's Raft group has stopped (a storage error): its last view is stale, and a
+    /// stopped leader that went on claiming the partition would keep clients away from the
+    /// new one.
     pub fn leader(&self) -> Option<(u64, i32)> {
         let metrics = self.raft_metrics();
+        if metrics.running_state.is_err() {
+            return None;
+        }
         metrics
             .current_leader
             .map(|leader| (leader, metrics.current_term as i32))
+    }
+
+    /// False once this replica's Raft group has stopped on an error.
+    pub fn is_running(&self) -> bool {
+        self.raft_metrics().running_state.is_ok()
     }
 
     pub fn node_id(&self) -> u64 {
@@ -183,7 +195,7 @@ impl Partition {
     /// leadership report asks this of every partition several times a second).
     pub fn leadership(&self, lag_max: Duration) -> Option<(i32, Vec<u64>)> {
         let metrics = self.raft_metrics();
-        if metrics.current_leader != Some(self.env.node_id) {
+        if metrics.running_state.is_err() || metrics.current_leader != Some(self.env.node_id) {
             return None;
         }
         Some((
@@ -272,7 +284,8 @@ impl Partition {
     /// answered from it would make the high watermark go back.
     pub fn is_leader_caught_up(&self) -> bool {
         let metrics = self.raft_metrics();
-        metrics.current_leader == Some(self.env.node_id)
+        metrics.running_state.is_ok()
+            && metrics.current_leader == Some(self.env.node_id)
             && applied_own_term(
                 metrics.current_term,
                 metrics.last_applied.map(|log_id| log_id.leader_id.term),

@@ -67,16 +67,22 @@ pub enum CommandResult {
 
 /// Raft timing for every group. In a cluster, a failover takes about the leader lease
 /// (openraft 0.9 makes it `election_timeout_max`: followers refuse votes that long after the
-/// last heartbeat) plus one election timeout: 1.2-2.4 s here. Shorter timeouts elect spuriously
-/// when three nodes share two loaded cores.
+/// last heartbeat) plus one election timeout: 1.2-2.4 s with the default heartbeat of 150 ms
+/// (elections time out after 4-8 heartbeats). Shorter timeouts elect spuriously when three
+/// nodes share two loaded cores. openraft also uses the heartbeat interval as the timeout of
+/// every AppendEntries, so a peer round trip longer than it commits nothing: links with more
+/// latency need a longer interval (`raft_heartbeat_interval_ms`).
 ///
 /// A standalone broker's groups have one voter each: nobody to send heartbeats to and no
 /// failover to detect, but every group's timer still wakes its Raft core every 1.5 heartbeat
 /// intervals. Slower timers there keep 1,000 idle partitions cheap; a restarted single voter
 /// that led before leads again at once, without waiting for an election timeout.
-pub fn raft_config(clustered: bool) -> Arc<openraft::Config> {
-    let (heartbeat_interval, election_timeout_min) =
-        if clustered { (150, 600) } else { (500, 1500) };
+pub fn raft_config(clustered: bool, heartbeat_interval_ms: u64) -> Arc<openraft::Config> {
+    let (heartbeat_interval, election_timeout_min) = if clustered {
+        (heartbeat_interval_ms, 4 * heartbeat_interval_ms)
+    } else {
+        (500, 1500)
+    };
     let config = openraft::Config {
         cluster_name: "kafka-broker".into(),
         heartbeat_interval,
@@ -116,13 +122,13 @@ pub struct RaftEnv {
 }
 
 impl RaftEnv {
-    pub fn new(node_id: u64, clustered: bool) -> RaftEnv {
+    pub fn new(node_id: u64, clustered: bool, heartbeat_interval_ms: u64) -> RaftEnv {
         let peers: Arc<crate::cluster::peers::Peers> = Arc::default();
         let quorum: Arc<crate::metadata::quorum::QuorumTracker> = Arc::default();
         RaftEnv {
             node_id,
             clustered,
-            config: raft_config(clustered),
+            config: raft_config(clustered, heartbeat_interval_ms),
             router: Arc::new(crate::cluster::router::Router::new(
                 peers.clone(),
                 quorum.clone(),

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, DB};
+use tokio_util::sync::CancellationToken;
 
 pub use writer::{Completion, Writer};
 
@@ -60,6 +61,12 @@ fn log_blob_options(cf_options: &mut Options) {
 pub struct Store {
     pub db: Arc<DB>,
     pub writer: Writer,
+    /// Cancelled by the first write that fails. After a failed WAL write RocksDB refuses every
+    /// further write until it is reopened, and the Raft groups whose entries were lost have
+    /// stopped, so the broker stops too (main.rs): the way Kafka halts when its last log
+    /// directory fails. Its partitions fail over; restarted once the disk is writable (by
+    /// systemd's Restart=on-failure, Kubernetes, an operator), it recovers and catches up.
+    pub failed: CancellationToken,
 }
 
 impl Store {
@@ -99,8 +106,9 @@ impl Store {
         });
         let db = DB::open_cf_descriptors(&options, dir, descriptors)?;
         let db = Arc::new(db);
-        let writer = Writer::start(db.clone(), policy, flush_interval_ms);
-        Ok(Store { db, writer })
+        let failed = CancellationToken::new();
+        let writer = Writer::start(db.clone(), policy, flush_interval_ms, failed.clone());
+        Ok(Store { db, writer, failed })
     }
 
     pub fn cf(&self, name: &'static str) -> &ColumnFamily {
@@ -117,7 +125,11 @@ impl Store {
     pub fn write_unsynced(&self, batch: WriteBatch) -> Result<(), StorageError> {
         let mut options = rocksdb::WriteOptions::default();
         options.set_sync(false);
-        Ok(self.db.write_opt(batch, &options)?)
+        self.db.write_opt(batch, &options).map_err(|error| {
+            tracing::error!(%error, "write failed");
+            self.failed.cancel();
+            error.into()
+        })
     }
 
     /// Durable write through the group-commit writer.

@@ -7,6 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rocksdb::{WriteBatch, WriteOptions, DB};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::FlushPolicy;
 
@@ -27,12 +28,19 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(db: Arc<DB>, policy: FlushPolicy, flush_interval_ms: u64) -> Writer {
+    /// `failed` is cancelled by the first durable write that fails (see `Store::failed`).
+    pub fn start(
+        db: Arc<DB>,
+        policy: FlushPolicy,
+        flush_interval_ms: u64,
+        failed: CancellationToken,
+    ) -> Writer {
         let (sender, receiver) = mpsc::channel::<WriteRequest>();
         let loop_db = db.clone();
+        let loop_failed = failed.clone();
         let thread = thread::Builder::new()
             .name("storage-writer".into())
-            .spawn(move || write_loop(loop_db, receiver, policy))
+            .spawn(move || write_loop(loop_db, receiver, policy, loop_failed))
             .expect("spawning the storage writer thread");
         if policy == FlushPolicy::Interval {
             let weak = Arc::downgrade(&db);
@@ -43,6 +51,7 @@ impl Writer {
                     let Some(db) = weak.upgrade() else { return };
                     if let Err(error) = sync_wal(&db) {
                         tracing::error!(%error, "periodic WAL sync failed");
+                        failed.cancel();
                     }
                 })
                 .expect("spawning the WAL sync thread");
@@ -91,7 +100,12 @@ impl Drop for Writer {
     }
 }
 
-fn write_loop(db: Arc<DB>, receiver: mpsc::Receiver<WriteRequest>, policy: FlushPolicy) {
+fn write_loop(
+    db: Arc<DB>,
+    receiver: mpsc::Receiver<WriteRequest>,
+    policy: FlushPolicy,
+    failed: CancellationToken,
+) {
     let mut group: Vec<WriteRequest> = Vec::with_capacity(64);
     let mut unsynced = WriteOptions::default();
     unsynced.set_sync(false);
@@ -123,6 +137,7 @@ fn write_loop(db: Arc<DB>, receiver: mpsc::Receiver<WriteRequest>, policy: Flush
         metrics::histogram!("broker_storage_group_commit_writes").record(completions.len() as f64);
         if let Err(error) = &result {
             tracing::error!(%error, "durable write failed");
+            failed.cancel();
         }
         for done in completions {
             done(result.clone());
