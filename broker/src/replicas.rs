@@ -33,6 +33,9 @@ pub struct Replicas {
     leadership_changed: Arc<Mutex<HashSet<u64>>>,
     /// Reconciles run one at a time, so a partition's Raft group is never started twice.
     reconciling: tokio::sync::Mutex<()>,
+    /// Hosted partitions whose replica could not be started (a corrupt checkpoint, an
+    /// unreadable log), with why: left offline, reported, not retried, while the rest serve.
+    offline: Mutex<HashMap<u64, String>>,
 }
 
 impl Replicas {
@@ -44,7 +47,21 @@ impl Replicas {
             partitions: RwLock::new(HashMap::new()),
             leadership_changed: Arc::default(),
             reconciling: tokio::sync::Mutex::new(()),
+            offline: Mutex::default(),
         }
+    }
+
+    /// Why this node's replica of `group` is offline, if it is.
+    pub fn offline(&self, group: u64) -> Option<String> {
+        self.offline_map().get(&group).cloned()
+    }
+
+    pub fn offline_count(&self) -> usize {
+        self.offline_map().len()
+    }
+
+    fn offline_map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, String>> {
+        self.offline.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn get(&self, group: u64) -> Option<Arc<Partition>> {
@@ -88,7 +105,7 @@ impl Replicas {
             let current = self.read();
             wanted
                 .iter()
-                .filter(|(g, _)| !current.contains_key(g))
+                .filter(|(g, _)| !current.contains_key(g) && self.offline(**g).is_none())
                 .map(|(g, v)| (*g, v.clone()))
                 .collect()
         };
@@ -103,8 +120,8 @@ impl Replicas {
                 .collect();
             // A replica added by a reassignment waits for the leader to bring it in.
             let initial = replicas.contains(&me).then_some(members);
-            let partition = Partition::start(
-                topic,
+            let started = Partition::start(
+                topic.clone(),
                 index,
                 group,
                 &self.env,
@@ -113,7 +130,17 @@ impl Replicas {
                 self.store.clone(),
                 self.batch_cache.partition(),
             )
-            .await?;
+            .await;
+            let partition = match started {
+                Ok(partition) => partition,
+                Err(error) => {
+                    // One bad replica must not keep the broker, and every other partition,
+                    // from starting (Kafka takes a failed log offline the same way).
+                    tracing::error!(%topic, partition = index, %error, "replica cannot start: left offline");
+                    self.offline_map().insert(group, format!("{error:#}"));
+                    continue;
+                }
+            };
             // A cluster's report looks at every partition on every pass (see report_leadership).
             if !self.env.clustered {
                 self.watch_leadership(&partition);

@@ -149,12 +149,16 @@ pub fn partition_view(ctx: &Ctx, image: &MetadataState, group: u64) -> Partition
                 isr,
             }
         }
-        // No replica here, or its Raft group stopped: what the leader last reported, unless that
-        // was this node
+        // No replica here, or one that is down (its Raft group stopped, or it could not
+        // start): what the leader last reported, unless that was this node
         _ => PartitionView {
             leader: reported
                 .and_then(|a| u64::try_from(a.leader).ok())
-                .filter(|&leader| ctx.replicas.get(group).is_none() || leader != me),
+                .filter(|&leader| {
+                    let down_here =
+                        ctx.replicas.get(group).is_some() || ctx.replicas.offline(group).is_some();
+                    leader != me || !down_here
+                }),
             epoch: reported.map_or(-1, |a| a.leader_epoch),
             replicas,
             isr: reported_isr,
@@ -169,16 +173,23 @@ fn broker_ids(ids: &[u64]) -> Vec<BrokerId> {
 fn describe_topic(ctx: &Ctx, version: i16, topic: &TopicMeta) -> MetadataResponseTopic {
     let image = ctx.metadata.current();
     let epoch = |e: i32| if version >= 7 { e } else { -1 };
+    let me = ctx.config.node_id;
     let partitions = topic
         .partitions
         .iter()
         .enumerate()
         .map(|(index, group)| {
             let view = partition_view(ctx, &image, *group);
+            let offline: &[u64] = if ctx.replicas.offline(*group).is_some() {
+                &[me]
+            } else {
+                &[]
+            };
             let partition = MetadataResponsePartition::default()
                 .with_partition_index(index as i32)
                 .with_replica_nodes(broker_ids(&view.replicas))
-                .with_isr_nodes(broker_ids(&view.isr));
+                .with_isr_nodes(broker_ids(&view.isr))
+                .with_offline_replicas(broker_ids(offline));
             match view.leader {
                 Some(leader) => partition
                     .with_error_code(ec::NONE)

@@ -474,10 +474,16 @@ impl Ctx {
             .ok()
             .and_then(|i| topic.partitions.get(i))
             .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION)?;
-        let partition = self
-            .replicas
-            .get(*group)
-            .ok_or(ec::NOT_LEADER_OR_FOLLOWER)?;
+        let Some(partition) = self.replicas.get(*group) else {
+            // Kafka's answer for a replica on a failed log dir of this broker
+            return Err(match self.replicas.offline(*group) {
+                Some(_) => ec::KAFKA_STORAGE_ERROR,
+                None => ec::NOT_LEADER_OR_FOLLOWER,
+            });
+        };
+        if !partition.is_running() {
+            return Err(ec::KAFKA_STORAGE_ERROR);
+        }
         if !partition.is_leader() {
             return Err(ec::NOT_LEADER_OR_FOLLOWER);
         }
