@@ -9,8 +9,7 @@ source "$COMPAT_DIR/cluster.sh"
 
 cluster_start 3
 read -r -a extra <<<"$(free_ports 3)"
-NODE_PORT[4]=${extra[0]} NODE_RAFT[4]=${extra[1]} NODE_MPORT[4]=${extra[2]}
-NODE_DATA[4]="$WORK/node-4" NODE_LOG[4]="$WORK/node-4.log"
+node_define 4 "${extra[@]}"
 mkdir -p "${NODE_DATA[4]}"
 founders="$PEERS"
 PEERS="$founders,4@127.0.0.1:${NODE_PORT[4]}/127.0.0.1:${NODE_RAFT[4]}"

@@ -15,10 +15,7 @@ CLUSTER_NODES=3
 read -r -a ports <<<"$(free_ports 9)"
 PEERS=""
 for i in 1 2 3; do
-    NODE_PORT[i]=${ports[$((3 * (i - 1)))]}
-    NODE_RAFT[i]=${ports[$((3 * (i - 1) + 1))]}
-    NODE_MPORT[i]=${ports[$((3 * (i - 1) + 2))]}
-    NODE_DATA[i]="$WORK/node-$i" NODE_LOG[i]="$WORK/node-$i.log"
+    node_define "$i" "${ports[@]:$((3 * (i - 1))):3}"
     mkdir -p "${NODE_DATA[$i]}"
     PEERS+="${PEERS:+,}$i@127.0.0.1:${NODE_PORT[$i]}/127.0.0.1:${NODE_RAFT[$i]}"
 done

@@ -17,6 +17,7 @@
 #   node_stop I        SIGTERM, SIGKILL after 15 s
 #   node_restart I     (stops it if running) starts it again on the same ports and data dir
 #   node_bootstrap I   HOST:PORT of node I
+#   node_define I KAFKA RAFT METRICS   a node's ports, data dir and log (to start nodes one by one)
 #   live_bootstrap     Kafka addresses of the nodes that are up (not paused, not down)
 # Lookups:
 #   leader_of TOPIC PART [SECONDS]  the partition's leader, by the nodes' own Raft view:
@@ -136,6 +137,17 @@ _node_wait_ready() {
     done
 }
 
+# Node I's ports (Kafka, Raft, metrics), data dir and log, on loopback; for checks that start
+# nodes one by one (cluster_start calls it for every node; netns_setup may move NODE_HOST).
+node_define() {
+    local i=$1
+    NODE_PORT[i]=$2 NODE_RAFT[i]=$3 NODE_MPORT[i]=$4
+    NODE_DATA[i]="${NODE_DATA_DIR[$i]:-$WORK/node-$i}"
+    NODE_LOG[i]="$WORK/node-$i.log"
+    NODE_HOST[i]=127.0.0.1
+    NODE_NS[i]=""
+}
+
 cluster_start() {
     local n="${1:-$CLUSTER_NODES}" i ports
     CLUSTER_NODES=$n
@@ -145,13 +157,7 @@ cluster_start() {
     read -r -a ports <<<"$(free_ports $((3 * n)))"
     PEERS=""
     for ((i = 1; i <= n; i++)); do
-        NODE_PORT[i]=${ports[$((3 * (i - 1)))]}
-        NODE_RAFT[i]=${ports[$((3 * (i - 1) + 1))]}
-        NODE_MPORT[i]=${ports[$((3 * (i - 1) + 2))]}
-        NODE_DATA[i]="${NODE_DATA_DIR[$i]:-$WORK/node-$i}"
-        NODE_LOG[i]="$WORK/node-$i.log"
-        NODE_HOST[i]=127.0.0.1
-        NODE_NS[i]=""
+        node_define "$i" "${ports[@]:$((3 * (i - 1))):3}"
         if [[ -n "${NODE_DATA_DIR[$i]:-}" ]]; then # maybe a mount point: empty it, keep it
             mkdir -p "${NODE_DATA[$i]}"
             find "${NODE_DATA[$i]}" -mindepth 1 -delete
