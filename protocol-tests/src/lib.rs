@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
-use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader, ResponseHeader, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, FetchRequest, ProduceRequest, RequestHeader, ResponseHeader, TopicName,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -190,6 +193,13 @@ impl RawClient {
         response.responses.remove(0).partition_responses.remove(0)
     }
 
+    /// Fetches `topic`-`partition` from `offset` (Fetch v12, no wait) and returns the partition's
+    /// error code.
+    pub async fn fetch_error(&mut self, topic: &str, partition: i32, offset: i64) -> i16 {
+        let request = fetch_request(topic, partition, offset);
+        self.request(12, &request).await.responses[0].partitions[0].error_code
+    }
+
     pub async fn read_response<R: Request>(&mut self, version: i16) -> Option<R::Response> {
         let mut frame = self.recv_frame().await?;
         let api_key = ApiKey::try_from(R::KEY).expect("known key");
@@ -204,6 +214,21 @@ impl RawClient {
 
 /// A record's key and value, either of which may be null.
 pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// A Fetch of one partition from `offset`: no wait, up to 1 MiB, no session.
+pub fn fetch_request(topic: &str, partition: i32, offset: i64) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_current_leader_epoch(-1)
+                .with_partition_max_bytes(1 << 20)])])
+}
 
 /// One valid magic-v2 record batch built with kafka-protocol's encoder.
 pub fn record_batch(records: &[KeyValue<'_>], producer: Option<(i64, i16, i32)>) -> Bytes {

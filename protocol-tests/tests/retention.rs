@@ -5,7 +5,6 @@ use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableT
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -64,21 +63,6 @@ async fn earliest(client: &mut RawClient, topic: &str) -> i64 {
     client.request(7, &request).await.topics[0].partitions[0].offset
 }
 
-async fn fetch_error(client: &mut RawClient, topic: &str, offset: i64) -> i16 {
-    let request = FetchRequest::default()
-        .with_max_wait_ms(0)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(name(topic))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(offset)
-                .with_current_leader_epoch(-1)
-                .with_partition_max_bytes(1 << 20)])]);
-    client.request(12, &request).await.responses[0].partitions[0].error_code
-}
-
 #[tokio::test]
 async fn time_and_size_retention_trim_the_oldest_batches() {
     let broker = TestBroker::start().await;
@@ -102,8 +86,8 @@ async fn time_and_size_retention_trim_the_oldest_batches() {
         2,
         "the batch older than retention.ms is gone"
     );
-    assert_eq!(fetch_error(&mut client, "aged", 0).await, 1);
-    assert_eq!(fetch_error(&mut client, "aged", 2).await, 0);
+    assert_eq!(client.fetch_error("aged", 0, 0).await, 1);
+    assert_eq!(client.fetch_error("aged", 0, 2).await, 0);
     let sized_start = earliest(&mut client, "sized").await;
     assert_eq!(sized_start, 8, "only the newest batch fits in 200 bytes");
     // A second pass purges the Raft log entries (after a snapshot) and changes nothing visible.
@@ -123,7 +107,7 @@ async fn time_and_size_retention_trim_the_oldest_batches() {
     let mut client = broker.client().await;
     assert_eq!(earliest(&mut client, "aged").await, 2);
     assert_eq!(earliest(&mut client, "sized").await, 8);
-    assert_eq!(fetch_error(&mut client, "sized", 8).await, 0);
+    assert_eq!(client.fetch_error("sized", 0, 8).await, 0);
     assert_eq!(produce(&mut client, "sized", now_ms(), b"more").await, 12);
     drop(keep);
 }
@@ -155,7 +139,7 @@ async fn delete_records_lowest_and_highest() {
     );
     assert_eq!(earliest(&mut client, "dr").await, 3);
     // Offset 3 sits inside the second batch: fetching from there still works.
-    assert_eq!(fetch_error(&mut client, "dr", 3).await, 0);
+    assert_eq!(client.fetch_error("dr", 0, 3).await, 0);
     let beyond = client.request(2, &request(100)).await;
     assert_eq!(beyond.topics[0].partitions[0].error_code, 1);
     let all = client.request(2, &request(-1)).await;

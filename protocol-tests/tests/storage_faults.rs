@@ -2,7 +2,6 @@
 //! while the broker starts and serves every other partition.
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -28,21 +27,6 @@ async fn create(client: &mut RawClient, topic: &str) {
 async fn produce(client: &mut RawClient, topic: &str) -> i16 {
     let batch = record_batch(&[(None, Some(b"v".as_slice()))], None);
     client.produce(topic, 0, batch).await.error_code
-}
-
-async fn fetch_error(client: &mut RawClient, topic: &str) -> i16 {
-    let request = FetchRequest::default()
-        .with_max_wait_ms(0)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(name(topic))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(0)
-                .with_current_leader_epoch(-1)
-                .with_partition_max_bytes(1 << 20)])]);
-    client.request(12, &request).await.responses[0].partitions[0].error_code
 }
 
 #[tokio::test]
@@ -83,9 +67,9 @@ async fn a_corrupt_partition_is_left_offline_while_the_rest_start() {
         0,
         "the other partitions serve"
     );
-    assert_eq!(fetch_error(&mut client, "good").await, 0);
+    assert_eq!(client.fetch_error("good", 0, 0).await, 0);
     assert_eq!(produce(&mut client, "bad").await, KAFKA_STORAGE_ERROR);
-    assert_eq!(fetch_error(&mut client, "bad").await, KAFKA_STORAGE_ERROR);
+    assert_eq!(client.fetch_error("bad", 0, 0).await, KAFKA_STORAGE_ERROR);
 
     let request = MetadataRequest::default().with_topics(Some(vec![
         MetadataRequestTopic::default().with_name(Some(name("bad"))),
