@@ -93,6 +93,8 @@ struct FileConfig {
     connections_max: Option<u32>,
     connections_per_ip_max: Option<u32>,
     connections_max_idle_ms: Option<u64>,
+    /// Bytes; -1: unbounded (Kafka's default).
+    queued_request_bytes_max: Option<i64>,
     fetch_bytes_max: Option<u32>,
     broker_partitions_max: Option<u32>,
     auto_create_topics_enable: Option<bool>,
@@ -136,6 +138,9 @@ impl FileConfig {
             connections_max_idle_ms: self
                 .connections_max_idle_ms
                 .or(under.connections_max_idle_ms),
+            queued_request_bytes_max: self
+                .queued_request_bytes_max
+                .or(under.queued_request_bytes_max),
             fetch_bytes_max: self.fetch_bytes_max.or(under.fetch_bytes_max),
             broker_partitions_max: self.broker_partitions_max.or(under.broker_partitions_max),
             auto_create_topics_enable: self
@@ -206,6 +211,9 @@ pub struct Config {
     /// connections.max.idle.ms: a connection with no request for this long, and no response
     /// owed, is closed.
     pub connections_max_idle_ms: u64,
+    /// queued.max.request.bytes: request bytes all connections may hold until answered; when
+    /// spent, connections are not read until responses free some (None: unbounded).
+    pub queued_request_bytes_max: Option<u64>,
     /// fetch.max.bytes: the most record bytes one Fetch response carries, whatever the client
     /// asks (at least one batch, as Kafka: a batch larger than this still goes out alone).
     pub fetch_bytes_max: u32,
@@ -262,6 +270,9 @@ pub const DEFAULT_RAFT_HEARTBEAT_INTERVAL_MS: u64 = 150;
 /// Kafka's defaults for its limits of the same names (see the fields of [`Config`]).
 pub const CONNECTIONS_PER_IP_MAX: u32 = i32::MAX as u32;
 pub const CONNECTIONS_MAX_IDLE_MS: u64 = 600_000;
+/// Kafka's default is -1 (unbounded); bounded here so that a flood of large produce requests
+/// slows its clients down instead of exhausting the broker's memory.
+pub const QUEUED_REQUEST_BYTES_MAX: u64 = 1 << 30;
 pub const FETCH_BYTES_MAX: u32 = 57_671_680;
 /// Not a Kafka default (Kafka has no such limit): about the partitions per broker Kafka's
 /// operators are advised to stay under, and 4x what was measured idle here (docs/benchmarks.md).
@@ -343,6 +354,14 @@ impl Config {
             connections_max_idle_ms: file
                 .connections_max_idle_ms
                 .unwrap_or(CONNECTIONS_MAX_IDLE_MS),
+            queued_request_bytes_max: match file.queued_request_bytes_max {
+                None => Some(QUEUED_REQUEST_BYTES_MAX),
+                Some(-1) => None,
+                Some(bytes) if bytes > 0 => Some(bytes as u64),
+                Some(bytes) => {
+                    anyhow::bail!("queued_request_bytes_max must be positive or -1, not {bytes}")
+                }
+            },
             fetch_bytes_max: file.fetch_bytes_max.unwrap_or(FETCH_BYTES_MAX),
             broker_partitions_max: file.broker_partitions_max.unwrap_or(BROKER_PARTITIONS_MAX),
             connection_inflight_max: 16,
@@ -388,6 +407,7 @@ impl Config {
             connections_max: 1000,
             connections_per_ip_max: CONNECTIONS_PER_IP_MAX,
             connections_max_idle_ms: CONNECTIONS_MAX_IDLE_MS,
+            queued_request_bytes_max: Some(QUEUED_REQUEST_BYTES_MAX),
             fetch_bytes_max: FETCH_BYTES_MAX,
             broker_partitions_max: BROKER_PARTITIONS_MAX,
             connection_inflight_max: 16,

@@ -156,6 +156,11 @@ fn describe() {
         "Time from handing one record batch to its partition's Raft group to its offset being assigned (log write and sync, replication, commit, apply)."
     );
     describe_gauge!(
+        "broker_request_queued_bytes",
+        Unit::Bytes,
+        "Bytes of client requests read and not yet answered (queued.max.request.bytes bounds them)."
+    );
+    describe_gauge!(
         "broker_fetch_cache_bytes",
         Unit::Bytes,
         "Bytes of recently applied record batches held in memory for Fetch (fetch_cache_bytes is the budget)."
@@ -198,6 +203,17 @@ pub fn connection_refused(limit: &'static str) {
 
 pub fn connection_idle_closed() {
     metrics::counter!("broker_connections_idle_closed_total").increment(1);
+}
+
+static REQUEST_BYTES_QUEUED: AtomicI64 = AtomicI64::new(0);
+
+/// Request bytes read and not yet answered (queued.max.request.bytes bounds them).
+pub fn request_bytes_queued(delta: i64) {
+    REQUEST_BYTES_QUEUED.fetch_add(delta, Ordering::Relaxed);
+}
+
+pub fn request_bytes_queued_total() -> i64 {
+    REQUEST_BYTES_QUEUED.load(Ordering::Relaxed)
 }
 
 pub fn connections_active() -> i64 {

@@ -131,6 +131,8 @@ fn describe_storage() {
 /// Sets every scrape-time gauge; `node` is None until the node has started.
 pub fn collect(node: Option<&NodeView>) {
     metrics::gauge!("broker_connections_active").set(crate::metrics::connections_active() as f64);
+    metrics::gauge!("broker_request_queued_bytes")
+        .set(crate::metrics::request_bytes_queued_total() as f64);
     let Some(node) = node else {
         return;
     };

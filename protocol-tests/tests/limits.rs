@@ -13,7 +13,7 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use protocol_tests::{record_batch, RawClient, TestBroker};
+use protocol_tests::{fetch_request, record_batch, RawClient, TestBroker};
 
 const POLICY_VIOLATION: i16 = 44;
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
@@ -280,4 +280,43 @@ async fn acks_zero_produce_holds_its_place_in_the_connection_pipeline() {
                 .with_timestamp(-1)])]);
     let response = client.request(7, &request).await;
     assert_eq!(response.topics[0].partitions[0].offset, requests as i64);
+}
+
+#[tokio::test]
+async fn queued_request_bytes_bound_what_all_connections_hold_unanswered() {
+    // Room for one long-polling Fetch, not for a second request beside it.
+    let broker = TestBroker::start_with(|config| config.queued_request_bytes_max = Some(150)).await;
+    let mut setup = broker.client().await;
+    assert_eq!(
+        create(&mut setup, vec![topic("quiet", 1, 1)], false).await,
+        [0]
+    );
+    drop(setup);
+    let mut poller = broker.client().await;
+    let fetch = fetch_request("quiet", 0, 0)
+        .with_max_wait_ms(1500)
+        .with_min_bytes(1);
+    let frame = poller.encode_request(12, &fetch);
+    assert!((75..150).contains(&frame.len()), "{} bytes", frame.len());
+    poller.send_frame(&frame).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut other = broker.client().await;
+    let versions = ApiVersionsRequest::default().with_client_software_name(
+        StrBytes::from_static_str("a-client-name-long-enough-to-pass-what-the-fetch-left"),
+    );
+    let request = other.encode_request(3, &versions);
+    assert!(
+        frame.len() + request.len() > 150,
+        "the two do not fit together"
+    );
+    let started = tokio::time::Instant::now();
+    other.send_frame(&request).await;
+    assert!(other.recv_frame().await.is_some(), "answered at last");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "answered after {waited:?}, before the long poll gave its bytes back"
+    );
+    assert!(poller.recv_frame().await.is_some(), "the fetch is answered");
 }

@@ -1,18 +1,32 @@
 //! The internal listener: other nodes' Raft RPCs come in here. Each request runs in its own
 //! task, so a slow group never holds up another; responses queued meanwhile leave in one write.
+//! A connection has at most PEER_REQUESTS_INFLIGHT_MAX requests between read and written
+//! response, so a flooding peer meets TCP backpressure instead of growing tasks and queues.
 
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures::StreamExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::router::Router;
 use super::wire::{self, Frame, Request, Response};
-use super::{write_coalesced, FRAME_BYTES_MAX};
+use super::{write_coalesced, FRAME_BYTES_MAX, PEER_REQUESTS_INFLIGHT_MAX};
+
+/// A response frame and the in-flight slot its request held, freed once it is written out.
+struct Answer {
+    frame: bytes::Bytes,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Answer {
+    fn as_ref(&self) -> &[u8] {
+        &self.frame
+    }
+}
 
 pub async fn serve(listener: TcpListener, router: Arc<Router>, shutdown: CancellationToken) {
     loop {
@@ -42,7 +56,12 @@ async fn serve_connection(stream: TcpStream, router: Arc<Router>, shutdown: Canc
         .max_frame_length(FRAME_BYTES_MAX)
         .new_codec();
     let mut frames = FramedRead::new(read_half, codec);
+    let slots = Arc::new(Semaphore::new(PEER_REQUESTS_INFLIGHT_MAX));
     loop {
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the slots' semaphore is never closed"),
+        };
         let next = tokio::select! {
             _ = shutdown.cancelled() => break,
             next = frames.next() => next,
@@ -64,7 +83,7 @@ async fn serve_connection(stream: TcpStream, router: Arc<Router>, shutdown: Canc
             };
             match wire::encode(&Frame { id, body }) {
                 Ok(frame) => {
-                    let _ = responses.send(frame);
+                    let _ = responses.send(Answer { frame, _slot: slot });
                 }
                 Err(error) => tracing::error!(%error, "encoding a response to a peer"),
             }
@@ -76,7 +95,7 @@ async fn serve_connection(stream: TcpStream, router: Arc<Router>, shutdown: Canc
 
 async fn write_responses(
     mut write_half: tokio::net::tcp::OwnedWriteHalf,
-    mut outgoing: mpsc::UnboundedReceiver<bytes::Bytes>,
+    mut outgoing: mpsc::UnboundedReceiver<Answer>,
 ) {
     let mut buffer = BytesMut::new();
     while let Some(first) = outgoing.recv().await {

@@ -231,6 +231,7 @@ fn apply(
         "max.connections" => file.connections_max = Some(positive(number(value)?)?),
         "max.connections.per.ip" => file.connections_per_ip_max = Some(positive(number(value)?)?),
         "connections.max.idle.ms" => file.connections_max_idle_ms = Some(positive(number(value)?)?),
+        "queued.max.request.bytes" => file.queued_request_bytes_max = Some(number(value)?),
         "fetch.max.bytes" => file.fetch_bytes_max = Some(positive(number(value)?)?),
         // KIP-578's name: Kafka 4.3 has no such limit, this broker does (README: Limits).
         "max.broker.partitions" => file.broker_partitions_max = Some(positive(number(value)?)?),
@@ -663,6 +664,7 @@ mod tests {
              log.dirs=/var/lib/kbroker\nnum.partitions=3\ndefault.replication.factor=2\n\
              auto.create.topics.enable=FALSE\nsocket.request.max.bytes=1048576\n\
              max.connections=50\nmax.connections.per.ip=5\nconnections.max.idle.ms=1000\n\
+             queued.max.request.bytes=-1\n\
              fetch.max.bytes=65536\nmax.broker.partitions=100\n\
              offsets.topic.num.partitions=8\noffsets.retention.minutes=60\n\
              group.initial.rebalance.delay.ms=0\nlog.retention.check.interval.ms=1000\n\
@@ -684,6 +686,7 @@ mod tests {
         assert_eq!(file.connections_max, Some(50));
         assert_eq!(file.connections_per_ip_max, Some(5));
         assert_eq!(file.connections_max_idle_ms, Some(1000));
+        assert_eq!(file.queued_request_bytes_max, Some(-1));
         assert_eq!(file.fetch_bytes_max, Some(65536));
         assert_eq!(file.broker_partitions_max, Some(100));
         assert_eq!(file.offsets_topic_partitions, Some(8));

@@ -8,39 +8,34 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{self, PendingResponse};
+use super::frames::{FrameReader, RequestBudget, Reservation};
 use crate::handlers::Ctx;
 
 pub async fn serve(
     socket: TcpStream,
     peer: SocketAddr,
     ctx: Arc<Ctx>,
+    budget: Arc<RequestBudget>,
     shutdown: CancellationToken,
 ) {
-    let codec = LengthDelimitedCodec::builder()
-        .length_field_type::<u32>()
-        // Checked against the length prefix before any allocation: a negative i32 reads as a
-        // huge u32 and fails here too.
-        .max_frame_length(ctx.config.request_bytes_max as usize)
-        .new_codec();
     let (read_half, mut write_half) = socket.into_split();
-    let mut frames = FramedRead::new(read_half, codec);
+    let mut frames = FrameReader::new(read_half, ctx.config.request_bytes_max as usize, budget);
     let (pending_tx, mut pending_rx) =
-        mpsc::channel::<PendingResponse>(ctx.config.connection_inflight_max);
+        mpsc::channel::<(PendingResponse, Reservation)>(ctx.config.connection_inflight_max);
     let activity = Arc::new(Activity::new());
     let writer_activity = activity.clone();
 
     let writer = tokio::spawn(async move {
-        while let Some(pending) = pending_rx.recv().await {
+        while let Some((pending, reservation)) = pending_rx.recv().await {
             let answered = pending.await;
+            // The request's bytes (which produce batches borrow) are no longer held.
+            drop(reservation);
             writer_activity.answered();
             let response = match answered {
                 Ok(Some(response)) => response,
@@ -64,7 +59,7 @@ pub async fn serve(
     loop {
         let frame = tokio::select! {
             _ = shutdown.cancelled() => break,
-            frame = frames.next() => frame,
+            frame = frames.next() => frame.transpose(),
             _ = tokio::time::sleep_until(activity.next_check(idle_max)) => {
                 if activity.is_idle(idle_max) {
                     tracing::debug!(%peer, "closing connection: connections.max.idle.ms");
@@ -83,10 +78,10 @@ pub async fn serve(
             }
         };
         activity.requested();
-        match dispatch::dispatch(&ctx, BytesMut::freeze(frame)) {
+        match dispatch::dispatch(&ctx, frame.bytes) {
             Ok(pending) => {
                 // Bounded: a client that pipelines faster than we answer waits here.
-                if pending_tx.send(pending).await.is_err() {
+                if pending_tx.send((pending, frame.reservation)).await.is_err() {
                     break;
                 }
             }

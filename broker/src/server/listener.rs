@@ -11,11 +11,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::connection;
+use super::frames::RequestBudget;
 use crate::handlers::Ctx;
 
 pub async fn run(listener: TcpListener, ctx: Arc<Ctx>, shutdown: CancellationToken) {
     let permits = Arc::new(Semaphore::new(ctx.config.connections_max as usize));
     let per_address = PerAddress::new(ctx.config.connections_per_ip_max);
+    let budget = Arc::new(RequestBudget::new(ctx.config.queued_request_bytes_max));
     let tracker = TaskTracker::new();
     loop {
         let permit = tokio::select! {
@@ -44,9 +46,10 @@ pub async fn run(listener: TcpListener, ctx: Arc<Ctx>, shutdown: CancellationTok
         let _ = socket.set_nodelay(true);
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
+        let budget = budget.clone();
         tracker.spawn(async move {
             let _active = crate::metrics::ConnectionGuard::open();
-            connection::serve(socket, peer, ctx, shutdown).await;
+            connection::serve(socket, peer, ctx, budget, shutdown).await;
             drop(slot);
             drop(permit);
         });

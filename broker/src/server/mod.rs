@@ -2,4 +2,5 @@
 
 pub mod connection;
 pub mod dispatch;
+pub mod frames;
 pub mod listener;
