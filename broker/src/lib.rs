@@ -3,8 +3,7 @@
 
 pub mod cluster;
 pub mod config;
-#[cfg(test)]
-mod fuzzing;
+pub mod fuzzing;
 pub mod group;
 pub mod handlers;
 pub mod metadata;
