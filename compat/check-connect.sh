@@ -4,8 +4,8 @@
 # through the worker's REST API (curl), as an operator would do it:
 #   topics    the worker creates its config, offset and status topics itself (1, 5 and 3
 #             partitions, replication factor 1): kafka-topics --describe shows them with those
-#             partition counts and cleanup.policy=compact (kbroker stores the config; it does
-#             not compact yet, which this check does not need)
+#             partition counts and cleanup.policy=compact (the broker compacts them; the
+#             default segment.ms of 7 days keeps this short run in the active segment)
 #   pipeline  FileStreamSource (a file of CONNECT_LINES distinct lines, default 2000) -> a topic
 #             the worker creates (topic.creation.default.*, 1 partition, so order is kept) ->
 #             FileStreamSink -> an output file, which must become exactly the source file

@@ -103,6 +103,8 @@ struct FileConfig {
     offsets_retention_minutes: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
     retention_check_interval_ms: Option<u64>,
+    cleaner_backoff_ms: Option<u64>,
+    offsets_topic_segment_bytes: Option<u64>,
     peers: Option<String>,
     join: Option<bool>,
     default_replication_factor: Option<i16>,
@@ -159,6 +161,10 @@ impl FileConfig {
             retention_check_interval_ms: self
                 .retention_check_interval_ms
                 .or(under.retention_check_interval_ms),
+            cleaner_backoff_ms: self.cleaner_backoff_ms.or(under.cleaner_backoff_ms),
+            offsets_topic_segment_bytes: self
+                .offsets_topic_segment_bytes
+                .or(under.offsets_topic_segment_bytes),
             peers: self.peers.or(under.peers),
             join: self.join.or(under.join),
             default_replication_factor: self
@@ -233,6 +239,13 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: u64,
     /// log.retention.check.interval.ms.
     pub retention_check_interval_ms: u64,
+    /// log.cleaner.backoff.ms: how often the leaders of compacted partitions look for logs
+    /// worth a compaction pass.
+    pub cleaner_backoff_ms: u64,
+    /// offsets.topic.segment.bytes: `__consumer_offsets`' segment.bytes, the most its
+    /// compaction leaves uncleaned in the active segment (and so what a coordinator load
+    /// replays beyond the live groups' records).
+    pub offsets_topic_segment_bytes: u64,
     /// Every broker of the cluster, this one included; empty on a single node.
     pub peers: Vec<Peer>,
     /// This node joins a running cluster rather than founding one with `peers`.
@@ -372,6 +385,8 @@ impl Config {
             offsets_retention_minutes: file.offsets_retention_minutes.unwrap_or(10080),
             group_initial_rebalance_delay_ms: file.group_initial_rebalance_delay_ms.unwrap_or(3000),
             retention_check_interval_ms: file.retention_check_interval_ms.unwrap_or(300_000),
+            cleaner_backoff_ms: file.cleaner_backoff_ms.unwrap_or(15_000),
+            offsets_topic_segment_bytes: file.offsets_topic_segment_bytes.unwrap_or(104_857_600),
             default_replication_factor: file.default_replication_factor.unwrap_or(3),
             replica_lag_time_max_ms: file.replica_lag_time_max_ms.unwrap_or(10_000),
             fetch_cache_bytes: file.fetch_cache_bytes.unwrap_or(DEFAULT_FETCH_CACHE_BYTES),
@@ -418,6 +433,8 @@ impl Config {
             offsets_retention_minutes: 10080,
             group_initial_rebalance_delay_ms: 0,
             retention_check_interval_ms: 300_000,
+            cleaner_backoff_ms: 15_000,
+            offsets_topic_segment_bytes: 104_857_600,
             peers: Vec::new(),
             join: false,
             default_replication_factor: 3,

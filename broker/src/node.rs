@@ -152,6 +152,12 @@ impl Node {
             replicas.clone(),
             Duration::from_millis(config.retention_check_interval_ms.max(100)),
         ));
+        background.spawn(crate::partition::cleaner::enforce(
+            Arc::new(config.clone()),
+            metadata.clone(),
+            replicas.clone(),
+            Duration::from_millis(config.cleaner_backoff_ms.max(100)),
+        ));
         tracing::info!(
             topics = image.topics.len(),
             partitions = replicas.count(),
@@ -292,7 +298,13 @@ async fn register_or_init(
         name: OFFSETS_TOPIC.to_string(),
         topic_id: *uuid::Uuid::new_v4().as_bytes(),
         partitions,
-        configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
+        configs: BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            (
+                "segment.bytes".to_string(),
+                config.offsets_topic_segment_bytes.to_string(),
+            ),
+        ]),
         assignments: placement::assign(&ids, partitions as usize, factor, image.assignments.len()),
     };
     match metadata.propose(command).await? {

@@ -245,6 +245,10 @@ fn apply(
         "log.retention.check.interval.ms" => {
             file.retention_check_interval_ms = Some(positive(number(value)?)?)
         }
+        "log.cleaner.backoff.ms" => file.cleaner_backoff_ms = Some(positive(number(value)?)?),
+        "offsets.topic.segment.bytes" => {
+            file.offsets_topic_segment_bytes = Some(positive(number(value)?)?)
+        }
         "replica.lag.time.max.ms" => file.replica_lag_time_max_ms = Some(number(value)?),
         "log.flush.interval.ms" => {
             file.flush_interval_ms = Some(positive(number(value)?)?);

@@ -216,12 +216,20 @@ impl Coordinator {
                 (Some((term, _)), Some(at)) if term == at => {}
                 (Some((term, true)), _) => {
                     let Some(partition) = partition else { continue };
+                    let started = Instant::now();
                     let mut state = self.lock();
                     unload(&mut state, index, count);
                     let records =
                         load_partition(&mut state, &partition, now, self.initial_rebalance_delay)?;
                     self.loaded().insert(*raft_group, term);
-                    tracing::info!(partition = index, term, records, "loaded consumer groups");
+                    let elapsed_ms = started.elapsed().as_millis() as u64;
+                    tracing::info!(
+                        partition = index,
+                        term,
+                        records,
+                        elapsed_ms,
+                        "loaded consumer groups"
+                    );
                 }
                 (Some((_, false)), _) => all_loaded = false,
                 (None, Some(_)) => {

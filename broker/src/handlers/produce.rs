@@ -202,6 +202,20 @@ fn submit_partition(
             return ready_error(index, ec::INVALID_RECORD);
         }
     }
+    let compacted = image
+        .topic_config_value(&ctx.config, topic, "cleanup.policy")
+        .is_some_and(|p| p.split(',').any(|p| p.trim() == "compact"));
+    if compacted {
+        for (at, header) in &batches {
+            let batch = &records[*at..*at + header.size_bytes()];
+            match crate::partition::compaction::all_records_keyed(batch) {
+                Ok(true) => {}
+                // "Compacted topic cannot accept message without key", as Kafka.
+                Ok(false) => return ready_error(index, ec::INVALID_RECORD),
+                Err(_) => return ready_error(index, ec::CORRUPT_MESSAGE),
+            }
+        }
+    }
     partition.metrics.produced(&batches, records.len());
     let appends: Vec<_> = batches
         .iter()

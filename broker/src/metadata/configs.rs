@@ -107,9 +107,22 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "9223372036854775807",
         ConfigType::Long,
     ),
+    def(
+        "log.cleaner.delete.retention.ms",
+        "86400000",
+        ConfigType::Long,
+    ),
+    def(
+        "log.cleaner.max.compaction.lag.ms",
+        "9223372036854775807",
+        ConfigType::Long,
+    ),
+    def("log.cleaner.min.cleanable.ratio", "0.5", ConfigType::Double),
+    def("log.cleaner.min.compaction.lag.ms", "0", ConfigType::Long),
     def("log.cleanup.policy", "delete", ConfigType::List),
     def("log.retention.bytes", "-1", ConfigType::Long),
     def("log.retention.ms", "604800000", ConfigType::Long),
+    def("log.roll.ms", "604800000", ConfigType::Long),
     def("log.segment.bytes", "1073741824", ConfigType::Int),
     def("message.max.bytes", "1048588", ConfigType::Int),
     def("min.insync.replicas", "1", ConfigType::Int),
@@ -164,12 +177,37 @@ pub fn validate(def: &ConfigDef, value: &str) -> Result<(), String> {
         )
         .then_some(())
         .ok_or_else(|| format!("Invalid value {value} for configuration compression.type")),
+        "min.cleanable.dirty.ratio" | "log.cleaner.min.cleanable.ratio" => value
+            .parse::<f64>()
+            .is_ok_and(|ratio| (0.0..=1.0).contains(&ratio))
+            .then_some(())
+            .ok_or_else(|| format!("Invalid value {value} for configuration {}: Value must be no less than 0 and no more than 1", def.name)),
+        "min.compaction.lag.ms"
+        | "delete.retention.ms"
+        | "log.cleaner.min.compaction.lag.ms"
+        | "log.cleaner.delete.retention.ms" => at_least(def, value, 0),
+        "max.compaction.lag.ms" | "segment.ms" | "log.cleaner.max.compaction.lag.ms" | "log.roll.ms" => {
+            at_least(def, value, 1)
+        }
+        // Kafka 4's minimum (segment files are 1 MiB at least); segments are virtual here.
+        "segment.bytes" | "log.segment.bytes" => at_least(def, value, 1024 * 1024),
         "min.insync.replicas" | "max.message.bytes" | "message.max.bytes" => {
             (value.parse::<i64>().unwrap_or(0) >= 1)
                 .then_some(())
                 .ok_or_else(|| format!("Invalid value {value} for configuration {}", def.name))
         }
         _ => Ok(()),
+    }
+}
+
+/// Kafka's `atLeast` validator, with its message.
+fn at_least(def: &ConfigDef, value: &str, min: i64) -> Result<(), String> {
+    match value.parse::<i64>() {
+        Ok(number) if number >= min => Ok(()),
+        _ => Err(format!(
+            "Invalid value {value} for configuration {}: Value must be at least {min}",
+            def.name
+        )),
     }
 }
 
@@ -187,5 +225,12 @@ mod tests {
         assert!(validate(policy, "shred").is_err());
         assert!(topic_config("no.such.config").is_none());
         assert!(validate(topic_config("max.message.bytes").unwrap(), "0").is_err());
+        let ratio = topic_config("min.cleanable.dirty.ratio").unwrap();
+        assert!(validate(ratio, "0.01").is_ok());
+        assert!(validate(ratio, "1.5").is_err());
+        assert!(validate(topic_config("segment.ms").unwrap(), "0").is_err());
+        assert!(validate(topic_config("segment.ms").unwrap(), "1000").is_ok());
+        assert!(validate(topic_config("delete.retention.ms").unwrap(), "-1").is_err());
+        assert!(validate(topic_config("segment.bytes").unwrap(), "1024").is_err());
     }
 }

@@ -432,6 +432,11 @@ impl MetadataState {
             "retention.bytes" => "log.retention.bytes",
             "cleanup.policy" => "log.cleanup.policy",
             "segment.bytes" => "log.segment.bytes",
+            "segment.ms" => "log.roll.ms",
+            "min.cleanable.dirty.ratio" => "log.cleaner.min.cleanable.ratio",
+            "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
+            "max.compaction.lag.ms" => "log.cleaner.max.compaction.lag.ms",
+            "delete.retention.ms" => "log.cleaner.delete.retention.ms",
             "max.message.bytes" => "message.max.bytes",
             other => other,
         };

@@ -106,9 +106,9 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
                     CommandResult::Ignored
                 }
                 EntryPayload::Blank
-                | EntryPayload::Normal(Command::Append(_) | Command::TrimLog { .. }) => {
-                    CommandResult::Ignored
-                }
+                | EntryPayload::Normal(
+                    Command::Append(_) | Command::TrimLog { .. } | Command::Compact { .. },
+                ) => CommandResult::Ignored,
             };
             self.checkpoint.last_applied = Some(entry.log_id);
             results.push(result);

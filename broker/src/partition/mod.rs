@@ -6,6 +6,8 @@
 
 pub mod batch;
 pub mod cache;
+pub mod cleaner;
+pub mod compaction;
 pub mod retention;
 pub mod snapshot;
 pub mod state_machine;
@@ -41,6 +43,13 @@ pub struct PartitionShared {
     pub retained_from: Arc<AtomicU64>,
     /// Bytes of the batches from the log start offset on, as of the last apply.
     size_bytes: AtomicU64,
+    /// Compaction: the first offset not yet cleaned.
+    clean_offset: AtomicI64,
+    /// The earliest delete horizon of kept tombstones (i64::MAX: none).
+    tombstone_horizon: AtomicI64,
+    /// Bytes and records compaction removed here since startup (metrics).
+    pub compacted_bytes: AtomicU64,
+    pub compacted_records: AtomicU64,
 }
 
 impl PartitionShared {
@@ -52,7 +61,22 @@ impl PartitionShared {
             epochs: Mutex::default(),
             retained_from: Arc::default(),
             size_bytes: AtomicU64::new(0),
+            clean_offset: AtomicI64::new(0),
+            tombstone_horizon: AtomicI64::new(i64::MAX),
+            compacted_bytes: AtomicU64::new(0),
+            compacted_records: AtomicU64::new(0),
         }
+    }
+
+    pub fn set_cleaned(&self, clean_offset: i64, tombstone_horizon: Option<i64>) {
+        self.clean_offset.store(clean_offset, Ordering::Release);
+        self.tombstone_horizon
+            .store(tombstone_horizon.unwrap_or(i64::MAX), Ordering::Release);
+    }
+
+    pub fn record_compaction(&self, bytes: u64, records: u64) {
+        self.compacted_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.compacted_records.fetch_add(records, Ordering::Relaxed);
     }
 
     pub fn set_size_bytes(&self, bytes: u64) {
@@ -410,6 +434,10 @@ impl Partition {
                     ))
                 })?;
             let (term, records) = codec::append_payload(&stored).map_err(corrupt)?;
+            // Compaction emptied it after the index was read: nothing to serve.
+            if records.len() <= batch::HEADER_LEN {
+                continue;
+            }
             if !out.is_empty() && out.len() + records.len() > max_bytes {
                 break;
             }
@@ -426,16 +454,7 @@ impl Partition {
 
     /// Index entries of committed batches, in offset order.
     pub fn batches(&self) -> Result<Vec<IndexValue>, StorageError> {
-        let high_watermark = self.high_watermark();
-        let mut entries = Vec::new();
-        for item in self.store.offset_index(self.group, self.log_start_offset()) {
-            let (_, entry) = item?;
-            if entry.base_offset >= high_watermark {
-                break;
-            }
-            entries.push(entry);
-        }
-        Ok(entries)
+        self.batches_from(self.log_start_offset(), self.high_watermark())
     }
 
     /// A copy of the records of one committed log entry, stamped with its base offset (never on
@@ -513,6 +532,78 @@ impl Partition {
             );
         }
         Ok(target.filter(|t| *t > self.log_start_offset()))
+    }
+
+    /// The first offset compaction has not cleaned yet (Kafka's cleaner checkpoint).
+    pub fn clean_offset(&self) -> i64 {
+        self.shared
+            .clean_offset
+            .load(Ordering::Acquire)
+            .max(self.log_start_offset())
+    }
+
+    pub fn compaction_stats(&self) -> (u64, u64) {
+        (
+            self.shared.compacted_bytes.load(Ordering::Relaxed),
+            self.shared.compacted_records.load(Ordering::Relaxed),
+        )
+    }
+
+    /// On the leader: plans a compaction pass (see [`cleaner`]) and, if the log needs one,
+    /// has every replica apply it through Raft. The new first dirty offset, or `None` if no
+    /// pass was needed.
+    pub async fn compact(
+        self: &Arc<Self>,
+        settings: &cleaner::CleanerConfig,
+        now_ms: i64,
+    ) -> Result<Option<i64>, String> {
+        let view = cleaner::LogView {
+            log_start_offset: self.log_start_offset(),
+            clean_offset: self.clean_offset(),
+            high_watermark: self.high_watermark(),
+            retained_bytes: self.retained_bytes(),
+            tombstone_horizon: Some(self.shared.tombstone_horizon.load(Ordering::Acquire))
+                .filter(|h| *h != i64::MAX),
+        };
+        let partition = self.clone();
+        let dirty = tokio::task::spawn_blocking(move || {
+            partition.batches_from(view.clean_offset, view.high_watermark)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let Some(upto) = cleaner::plan(&view, &dirty, settings, now_ms) else {
+            return Ok(None);
+        };
+        let command = Command::Compact {
+            upto_offset: upto,
+            now_ms,
+            delete_retention_ms: settings.delete_retention_ms,
+        };
+        match self.raft.client_write(command).await {
+            Ok(response) => match response.data {
+                CommandResult::Compacted { clean_offset } => Ok(Some(clean_offset)),
+                other => Err(format!("compaction answered {other:?}")),
+            },
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    /// Index entries of the committed batches in `from..high_watermark`, in offset order.
+    fn batches_from(
+        &self,
+        from: i64,
+        high_watermark: i64,
+    ) -> Result<Vec<IndexValue>, StorageError> {
+        let mut entries = Vec::new();
+        for item in self.store.offset_index(self.group, from) {
+            let (_, entry) = item?;
+            if entry.base_offset >= high_watermark {
+                break;
+            }
+            entries.push(entry);
+        }
+        Ok(entries)
     }
 
     /// Purges Raft log entries that hold only trimmed records. openraft purges only what a

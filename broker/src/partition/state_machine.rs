@@ -55,6 +55,16 @@ pub struct Checkpoint {
     /// epoch), for OffsetForLeaderEpoch.
     #[serde(default)]
     pub epochs: BTreeMap<u64, i64>,
+    /// Compaction: the first offset not yet cleaned (Kafka's cleaner checkpoint).
+    #[serde(default)]
+    pub clean_offset: i64,
+    /// The earliest delete horizon of the tombstones compaction kept.
+    #[serde(default)]
+    pub tombstone_horizon: Option<i64>,
+    /// The `now` of the last Compact applied: a later one never cleans at an earlier time (a
+    /// new leader's clock may be behind), so tombstone horizons only move forward.
+    #[serde(default)]
+    pub cleaned_at_ms: i64,
 }
 
 /// The checkpoint this node wrote last (that write is not synced, but RocksDB reads it back
@@ -109,6 +119,7 @@ impl PartitionStateMachine {
         shared.set_size_bytes(state.size_bytes);
         shared.set_log_start_offset(state.log_start_offset);
         shared.set_epochs(&state.epochs);
+        shared.set_cleaned(state.clean_offset, state.tombstone_horizon);
         let retained_from = match first_retained(&store, group, state.log_start_offset)? {
             Some(index) => index,
             // Nothing retained: any batch appended later lands after what was applied.
@@ -194,6 +205,17 @@ impl PartitionStateMachine {
         let base_offset = self.state.next_offset;
         let last_offset = base_offset + header.last_offset_delta as i64;
         self.state.next_offset = last_offset + 1;
+        if header.record_count == 0 {
+            // A batch compaction emptied, sent by a leader that already compacted it: the same
+            // offsets and producer state as the original, nothing to serve.
+            if header.producer_id >= 0 {
+                record_producer_batch(&mut self.state.producers, &header, base_offset);
+            }
+            return CommandResult::Appended {
+                base_offset,
+                duplicate: false,
+            };
+        }
         let index = IndexValue {
             log_index: log_id.index,
             base_offset,
@@ -271,6 +293,91 @@ impl PartitionStateMachine {
         }
         Ok(CommandResult::Trimmed {
             log_start_offset: new_start,
+        })
+    }
+}
+
+impl PartitionStateMachine {
+    /// One compaction pass (see [`super::cleaner`]) up to `upto` as of `now_ms`. Written
+    /// through the log writer, after every append queued before it: the batches it rewrites
+    /// are on disk, and no earlier append lands over a rewritten entry.
+    async fn apply_compact(
+        &mut self,
+        log_id: &LogId,
+        upto: i64,
+        now_ms: i64,
+        delete_retention_ms: i64,
+        writes: &mut WriteBatch,
+    ) -> StorageResult<CommandResult> {
+        let pending = std::mem::take(writes);
+        self.store.write_unsynced(pending).map_err(storage_error)?;
+        self.store
+            .write_durable(WriteBatch::default())
+            .await
+            .map_err(storage_error)?;
+        let now_ms = now_ms.max(self.state.cleaned_at_ms);
+        let upto = upto.min(self.state.next_offset);
+        let log_start = self.state.log_start_offset;
+        let clean_offset = self.state.clean_offset.max(log_start);
+        let (store, group) = (self.store.clone(), self.group);
+        let started = std::time::Instant::now();
+        let pass = tokio::task::spawn_blocking(move || {
+            super::cleaner::clean_log(
+                &store,
+                group,
+                log_start,
+                clean_offset,
+                upto,
+                now_ms,
+                delete_retention_ms,
+            )
+        })
+        .await
+        .map_err(read_error)?
+        .map_err(read_error)?;
+        self.state.clean_offset = pass.clean_offset.max(self.state.clean_offset);
+        self.state.tombstone_horizon = pass.tombstone_horizon;
+        self.state.cleaned_at_ms = now_ms;
+        self.state.size_bytes = pass.size_bytes;
+        self.state.last_applied = Some(*log_id);
+        let mut pass_writes = pass.writes;
+        self.checkpoint(&mut pass_writes)?;
+        self.store
+            .write_durable(pass_writes)
+            .await
+            .map_err(storage_error)?;
+        self.cache.trim(pass.clean_offset);
+        // RocksDB drops the values a pass replaced, and frees their blob files, only when its
+        // compaction passes their keys: ask for it over this partition's range now. Not
+        // awaited: it changes no data, only where it lives.
+        let (store, group) = (self.store.clone(), self.group);
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = store.reclaim_log_space(group) {
+                tracing::warn!(group, %error, "reclaiming the space of a compacted log");
+            }
+        });
+        self.shared
+            .set_cleaned(pass.clean_offset, pass.tombstone_horizon);
+        self.shared.set_size_bytes(pass.size_bytes);
+        if let Some(index) = pass.last_log_index {
+            self.shared.request_purge(index);
+        }
+        self.shared.record_compaction(
+            pass.bytes_before.saturating_sub(pass.bytes_after),
+            pass.records_removed,
+        );
+        metrics::histogram!("broker_cleaner_pass_seconds").record(started.elapsed().as_secs_f64());
+        tracing::debug!(
+            group = self.group,
+            clean_offset = pass.clean_offset,
+            bytes_before = pass.bytes_before,
+            bytes_after = pass.bytes_after,
+            records_removed = pass.records_removed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "compaction pass"
+        );
+        Ok(CommandResult::Compacted {
+            clean_offset: pass.clean_offset,
         })
     }
 }
@@ -386,6 +493,20 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
                     self.store.write_unsynced(pending).map_err(storage_error)?;
                     self.apply_trim(&entry.log_id, *log_start_offset, &mut writes)?
                 }
+                EntryPayload::Normal(Command::Compact {
+                    upto_offset,
+                    now_ms,
+                    delete_retention_ms,
+                }) => {
+                    self.apply_compact(
+                        &entry.log_id,
+                        *upto_offset,
+                        *now_ms,
+                        *delete_retention_ms,
+                        &mut writes,
+                    )
+                    .await?
+                }
                 EntryPayload::Blank | EntryPayload::Normal(Command::Metadata(_)) => {
                     CommandResult::Ignored
                 }
@@ -498,6 +619,8 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
         self.shared.set_log_start_offset(state.log_start_offset);
         self.shared.set_epochs(&state.epochs);
         self.shared.set_size_bytes(state.size_bytes);
+        self.shared
+            .set_cleaned(state.clean_offset, state.tombstone_horizon);
         self.shared.set_high_watermark(state.next_offset);
         self.checkpointed = (Some(last.index), std::time::Instant::now());
         metrics::counter!("broker_partition_snapshots_installed_total").increment(1);

@@ -13,6 +13,7 @@ const KIND_APPEND: u8 = 1;
 const KIND_METADATA: u8 = 2;
 const KIND_MEMBERSHIP: u8 = 3;
 const KIND_TRIM: u8 = 4;
+const KIND_COMPACT: u8 = 5;
 pub const HEADER_LEN: usize = 17;
 
 pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) -> Result<(), String> {
@@ -32,6 +33,16 @@ pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) -> Result<(), String> {
         EntryPayload::Normal(Command::TrimLog { log_start_offset }) => {
             out.put_u8(KIND_TRIM);
             out.put_i64(*log_start_offset);
+        }
+        EntryPayload::Normal(Command::Compact {
+            upto_offset,
+            now_ms,
+            delete_retention_ms,
+        }) => {
+            out.put_u8(KIND_COMPACT);
+            out.put_i64(*upto_offset);
+            out.put_i64(*now_ms);
+            out.put_i64(*delete_retention_ms);
         }
         EntryPayload::Membership(membership) => {
             out.put_u8(KIND_MEMBERSHIP);
@@ -56,6 +67,22 @@ pub fn decode_entry(index: u64, bytes: &[u8]) -> Result<Entry, String> {
                 .map_err(|_| format!("trim entry {index}: bad length"))?;
             EntryPayload::Normal(Command::TrimLog {
                 log_start_offset: i64::from_be_bytes(offset),
+            })
+        }
+        KIND_COMPACT => {
+            let field = |at: usize| -> Result<i64, String> {
+                body.get(at..at + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(i64::from_be_bytes)
+                    .ok_or_else(|| format!("compact entry {index}: bad length"))
+            };
+            if body.len() != 24 {
+                return Err(format!("compact entry {index}: bad length"));
+            }
+            EntryPayload::Normal(Command::Compact {
+                upto_offset: field(0)?,
+                now_ms: field(8)?,
+                delete_retention_ms: field(16)?,
             })
         }
         KIND_MEMBERSHIP => {
@@ -129,6 +156,14 @@ mod tests {
                 log_id: log_id(4, 12),
                 payload: EntryPayload::Normal(Command::TrimLog {
                     log_start_offset: 77,
+                }),
+            },
+            Entry {
+                log_id: log_id(4, 13),
+                payload: EntryPayload::Normal(Command::Compact {
+                    upto_offset: 500,
+                    now_ms: 1_700_000_000_000,
+                    delete_retention_ms: 86_400_000,
                 }),
             },
         ];

@@ -59,6 +59,28 @@ impl LogStore {
         Ok(entries)
     }
 
+    /// The index ranges in `start..end` that hold no batch the partition serves: the entries
+    /// of batches compaction removed (their stubs), and commands. Raft no longer reads entries
+    /// below its purge point, so only those the offset index points at must stay.
+    fn unserved_ranges(&self, start: u64, end: u64) -> StorageResult<Vec<(u64, u64)>> {
+        let mut ranges = Vec::new();
+        let mut next = start;
+        for item in self.store.offset_index(self.group, 0) {
+            let (_, entry) = item.map_err(read_error)?;
+            if entry.log_index >= end {
+                break;
+            }
+            if entry.log_index > next {
+                ranges.push((next, entry.log_index));
+            }
+            next = next.max(entry.log_index + 1);
+        }
+        if next < end {
+            ranges.push((next, end));
+        }
+        Ok(ranges)
+    }
+
     fn read_json<T: serde::de::DeserializeOwned>(&self, tag: u8) -> StorageResult<Option<T>> {
         let key = state_key(self.group, tag);
         match self.store.get(CF_RAFT_STATE, &key).map_err(read_error)? {
@@ -244,6 +266,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             log_key(self.group, 0),
             log_key(self.group, delete_end),
         );
+        if self.retained_from.is_some() {
+            for (start, end) in self.unserved_ranges(delete_end, log_id.index + 1)? {
+                batch.delete_range_cf(
+                    self.store.cf(CF_LOG),
+                    log_key(self.group, start),
+                    log_key(self.group, end),
+                );
+            }
+        }
         self.store.write_durable(batch).await.map_err(storage_error)
     }
 }

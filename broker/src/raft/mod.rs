@@ -44,6 +44,13 @@ pub enum Command {
     TrimLog {
         log_start_offset: i64,
     },
+    /// Compacts a partition's log below `upto_offset` as of `now_ms` (the leader's clock, so
+    /// every replica keeps and drops the same records; see `partition::cleaner`).
+    Compact {
+        upto_offset: i64,
+        now_ms: i64,
+        delete_retention_ms: i64,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -59,6 +66,10 @@ pub enum CommandResult {
     /// The log start offset after a TrimLog.
     Trimmed {
         log_start_offset: i64,
+    },
+    /// Where a Compact left the first dirty offset (what the next pass starts mapping from).
+    Compacted {
+        clean_offset: i64,
     },
     Metadata(MetadataResult),
     /// The command does not belong to this kind of group.

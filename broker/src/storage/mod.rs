@@ -137,6 +137,20 @@ impl Store {
         self.writer.write(batch).await.map_err(StorageError::Write)
     }
 
+    /// Makes RocksDB give back the space of the log entries of `group` that were replaced or
+    /// deleted (compaction): every memtable is flushed, so the WAL files holding the old
+    /// values can go, and the group's range of `raft_log` is compacted, which drops the old
+    /// values and frees blob files left holding only those. Blocking; changes no data.
+    pub fn reclaim_log_space(&self, group: u64) -> Result<(), StorageError> {
+        for name in COLUMN_FAMILIES {
+            self.db.flush_cf(self.cf(name))?;
+        }
+        let (start, end) = keys::group_range(group);
+        self.db
+            .compact_range_cf(self.cf(CF_LOG), Some(start), Some(end));
+        Ok(())
+    }
+
     /// Removes every key of `group` from the (group, u64) keyed column families.
     pub fn delete_group_batch(&self, group: u64) -> WriteBatch {
         let (start, end) = keys::group_range(group);
