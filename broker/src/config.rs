@@ -101,6 +101,8 @@ struct FileConfig {
     num_partitions: Option<i32>,
     offsets_topic_partitions: Option<i32>,
     offsets_retention_minutes: Option<u64>,
+    transaction_state_partitions: Option<i32>,
+    transaction_max_timeout_ms: Option<i32>,
     group_initial_rebalance_delay_ms: Option<u64>,
     retention_check_interval_ms: Option<u64>,
     cleaner_backoff_ms: Option<u64>,
@@ -155,6 +157,12 @@ impl FileConfig {
             offsets_retention_minutes: self
                 .offsets_retention_minutes
                 .or(under.offsets_retention_minutes),
+            transaction_state_partitions: self
+                .transaction_state_partitions
+                .or(under.transaction_state_partitions),
+            transaction_max_timeout_ms: self
+                .transaction_max_timeout_ms
+                .or(under.transaction_max_timeout_ms),
             group_initial_rebalance_delay_ms: self
                 .group_initial_rebalance_delay_ms
                 .or(under.group_initial_rebalance_delay_ms),
@@ -235,6 +243,10 @@ pub struct Config {
     pub offsets_topic_partitions: i32,
     /// offsets.retention.minutes: committed offsets of an empty group expire after this.
     pub offsets_retention_minutes: u64,
+    /// transaction.state.log.num.partitions: partitions of `__transaction_state`.
+    pub transaction_state_partitions: i32,
+    /// transaction.max.timeout.ms: the longest transaction.timeout.ms a producer may ask.
+    pub transaction_max_timeout_ms: i32,
     /// group.initial.rebalance.delay.ms.
     pub group_initial_rebalance_delay_ms: u64,
     /// log.retention.check.interval.ms.
@@ -383,6 +395,8 @@ impl Config {
             cluster_id: String::new(),
             offsets_topic_partitions: file.offsets_topic_partitions.unwrap_or(16),
             offsets_retention_minutes: file.offsets_retention_minutes.unwrap_or(10080),
+            transaction_state_partitions: file.transaction_state_partitions.unwrap_or(16),
+            transaction_max_timeout_ms: file.transaction_max_timeout_ms.unwrap_or(900_000),
             group_initial_rebalance_delay_ms: file.group_initial_rebalance_delay_ms.unwrap_or(3000),
             retention_check_interval_ms: file.retention_check_interval_ms.unwrap_or(300_000),
             cleaner_backoff_ms: file.cleaner_backoff_ms.unwrap_or(15_000),
@@ -431,6 +445,8 @@ impl Config {
             cluster_id: String::new(),
             offsets_topic_partitions: 4,
             offsets_retention_minutes: 10080,
+            transaction_state_partitions: 4,
+            transaction_max_timeout_ms: 900_000,
             group_initial_rebalance_delay_ms: 0,
             retention_check_interval_ms: 300_000,
             cleaner_backoff_ms: 15_000,

@@ -17,3 +17,4 @@ pub mod raft;
 pub mod replicas;
 pub mod server;
 pub mod storage;
+pub mod txn;

@@ -139,7 +139,20 @@ impl Node {
                 }
             });
         }
+        let txns = crate::txn::TxnCoordinator::new(
+            metadata.clone(),
+            replicas.clone(),
+            groups.clone(),
+            crate::txn::TxnConfig {
+                partitions: config.transaction_state_partitions,
+                replication_factor: config.default_replication_factor,
+                max_timeout_ms: config.transaction_max_timeout_ms,
+            },
+        );
+        let writer: Arc<dyn crate::cluster::router::TxnMarkerWriter> = txns.clone();
+        env.router.set_marker_writer(Arc::downgrade(&writer));
         background.spawn(groups.clone().run());
+        background.spawn(txns.clone().run());
         background.spawn(replicas.clone().carry_out_reassignments(metadata.clone()));
         background.spawn(metadata.clone().follow_brokers());
         background.spawn(replicas.clone().report_leadership(
@@ -169,6 +182,7 @@ impl Node {
             metadata,
             replicas,
             groups,
+            txns,
         });
         Ok(Node {
             ctx,

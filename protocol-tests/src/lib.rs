@@ -241,6 +241,20 @@ pub fn record_batch_at(
     producer: Option<(i64, i16, i32)>,
     timestamp_ms: i64,
 ) -> Bytes {
+    encode_batch(records, producer, timestamp_ms, false)
+}
+
+/// A transactional producer's batch: (producer id, epoch, base sequence).
+pub fn transactional_batch(records: &[KeyValue<'_>], producer: (i64, i16, i32)) -> Bytes {
+    encode_batch(records, Some(producer), 1_700_000_000_000, true)
+}
+
+fn encode_batch(
+    records: &[KeyValue<'_>],
+    producer: Option<(i64, i16, i32)>,
+    timestamp_ms: i64,
+    transactional: bool,
+) -> Bytes {
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
@@ -249,7 +263,7 @@ pub fn record_batch_at(
         .iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,

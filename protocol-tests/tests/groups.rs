@@ -74,16 +74,35 @@ async fn find_coordinator_single_and_batched() {
         .await;
     let codes: Vec<i16> = v6.coordinators.iter().map(|c| c.error_code).collect();
     assert_eq!(codes, vec![0, 0, 42]);
-    // Transactions are not supported: no transaction coordinator.
-    let txn = client
+    // A transaction coordinator: COORDINATOR_NOT_AVAILABLE (retriable) while the first
+    // request creates `__transaction_state`, then this broker.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let txn = client
+            .request(
+                3,
+                &FindCoordinatorRequest::default()
+                    .with_key(s("tx"))
+                    .with_key_type(1),
+            )
+            .await;
+        if txn.error_code == 0 {
+            assert_eq!((txn.node_id.0, txn.port), (1, broker.addr.port() as i32));
+            break;
+        }
+        assert_eq!(txn.error_code, 15);
+        assert!(std::time::Instant::now() < deadline, "no transaction coordinator");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let unknown = client
         .request(
             3,
             &FindCoordinatorRequest::default()
-                .with_key(s("tx"))
-                .with_key_type(1),
+                .with_key(s("x"))
+                .with_key_type(7),
         )
         .await;
-    assert_eq!(txn.error_code, 15);
+    assert_eq!(unknown.error_code, 42);
 }
 
 #[tokio::test]

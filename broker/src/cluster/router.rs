@@ -1,7 +1,7 @@
 //! Finds the local Raft node an incoming RPC is for, and runs it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -12,9 +12,21 @@ use crate::metadata::quorum::QuorumTracker;
 use crate::raft::{transfer, Command, CommandResult, Raft};
 use crate::storage::keys::METADATA_GROUP;
 
+/// Appends transaction markers sent by another node's transaction coordinator (the
+/// transaction coordinator registers itself: it sits above this layer).
+pub trait TxnMarkerWriter: Send + Sync {
+    fn write_marker(
+        self: Arc<Self>,
+        group: u64,
+        marker: bytes::Bytes,
+    ) -> futures::future::BoxFuture<'static, Result<i64, i16>>;
+}
+
 /// The Raft groups this node runs, by group id (0 is the metadata group).
 pub struct Router {
     groups: RwLock<HashMap<u64, Raft>>,
+    /// Weak: the writer (the transaction coordinator) holds the replicas, which hold this.
+    markers: OnceLock<Weak<dyn TxnMarkerWriter>>,
     /// For requests that call other nodes in turn (a leadership transfer).
     peers: Arc<Peers>,
     quorum: Arc<QuorumTracker>,
@@ -24,6 +36,7 @@ impl Router {
     pub fn new(peers: Arc<Peers>, quorum: Arc<QuorumTracker>) -> Router {
         Router {
             groups: RwLock::default(),
+            markers: OnceLock::new(),
             peers,
             quorum,
         }
@@ -34,6 +47,10 @@ impl Router {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(group, raft);
+    }
+
+    pub fn set_marker_writer(&self, writer: Weak<dyn TxnMarkerWriter>) {
+        let _ = self.markers.set(writer);
     }
 
     pub fn unregister(&self, group: u64) {
@@ -102,6 +119,10 @@ impl Router {
             },
             Request::Campaign { group } => match self.get(group) {
                 Some(raft) => Response::Campaign(transfer::campaign(&raft).await),
+                None => Response::UnknownGroup,
+            },
+            Request::WriteTxnMarker { group, records } => match self.markers.get().and_then(Weak::upgrade) {
+                Some(writer) => Response::TxnMarker(writer.write_marker(group, records).await),
                 None => Response::UnknownGroup,
             },
             Request::DescribeQuorum => match self.get(METADATA_GROUP) {

@@ -50,6 +50,9 @@ pub enum Request {
     },
     /// To the metadata leader: the quorum as it sees it (DescribeQuorum).
     DescribeQuorum,
+    /// From a transaction coordinator to a partition's leader: append this transaction
+    /// marker (Kafka's WriteTxnMarkers).
+    WriteTxnMarker { group: u64, records: Bytes },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -64,6 +67,8 @@ pub enum Response {
     Campaign(Result<(), String>),
     /// `None`: the receiver does not lead the metadata group.
     DescribeQuorum(Option<QuorumState>),
+    /// The marker's offset, or a Kafka error code.
+    TxnMarker(Result<i64, i16>),
     /// The receiver does not lead the metadata group (any more); nothing was applied.
     NotLeader,
     /// The receiver hosts no Raft group with this id (not yet, or not anymore).

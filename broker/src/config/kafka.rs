@@ -239,6 +239,12 @@ fn apply(
             file.offsets_topic_partitions = Some(positive(number(value)?)?)
         }
         "offsets.retention.minutes" => file.offsets_retention_minutes = Some(number(value)?),
+        "transaction.state.log.num.partitions" => {
+            file.transaction_state_partitions = Some(positive(number(value)?)?)
+        }
+        "transaction.max.timeout.ms" => {
+            file.transaction_max_timeout_ms = Some(positive(number(value)?)?)
+        }
         "group.initial.rebalance.delay.ms" => {
             file.group_initial_rebalance_delay_ms = Some(number(value)?)
         }

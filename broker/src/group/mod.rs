@@ -7,6 +7,7 @@
 pub mod classic;
 pub mod consumer;
 pub mod store;
+pub mod txn_offsets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -79,10 +80,12 @@ pub struct Committed {
 struct State {
     groups: HashMap<String, Group>,
     offsets: HashMap<String, BTreeMap<(String, i32), Committed>>,
+    /// TxnOffsetCommit offsets waiting for their transaction's marker, by producer id.
+    txn_offsets: txn_offsets::Pending,
 }
 
 /// The `__consumer_offsets` partition index of a group.
-fn partition_index(group: &str, count: usize) -> usize {
+pub fn partition_index(group: &str, count: usize) -> usize {
     ((java_hash(group) & 0x7fff_ffff) % count.max(1) as i32) as usize
 }
 
@@ -219,8 +222,13 @@ impl Coordinator {
                     let started = Instant::now();
                     let mut state = self.lock();
                     unload(&mut state, index, count);
-                    let records =
-                        load_partition(&mut state, &partition, now, self.initial_rebalance_delay)?;
+                    let records = load_partition(
+                        &mut state,
+                        &partition,
+                        count,
+                        now,
+                        self.initial_rebalance_delay,
+                    )?;
                     self.loaded().insert(*raft_group, term);
                     let elapsed_ms = started.elapsed().as_millis() as u64;
                     tracing::info!(
@@ -255,14 +263,30 @@ impl Coordinator {
         group: &str,
         records: Vec<(Bytes, Option<Bytes>)>,
     ) -> impl std::future::Future<Output = Result<(), i16>> + Send + 'static {
+        self.submit_as(group, records, None)
+    }
+
+    /// [`submit`](Self::submit), as a transactional producer's batch when `producer` (id,
+    /// epoch) is set (TxnOffsetCommit).
+    fn submit_as(
+        &self,
+        group: &str,
+        records: Vec<(Bytes, Option<Bytes>)>,
+        producer: Option<(i64, i16)>,
+    ) -> impl std::future::Future<Output = Result<(), i16>> + Send + 'static {
         let queued = self.partition_for(group).and_then(|partition| {
-            let batch = store::batch(&records, now_ms()).map_err(|_| ec::UNKNOWN_SERVER_ERROR)?;
+            let batch = match producer {
+                None => store::batch(&records, now_ms()),
+                Some((id, epoch)) => store::transactional_batch(&records, now_ms(), id, epoch),
+            }
+            .map_err(|_| ec::UNKNOWN_SERVER_ERROR)?;
             Ok(partition.submit(batch))
         });
         async move {
             queued?.await.map(|_| ()).map_err(|code| match code {
                 ec::NOT_LEADER_OR_FOLLOWER => ec::NOT_COORDINATOR,
                 ec::MESSAGE_TOO_LARGE | ec::RECORD_LIST_TOO_LARGE => ec::INVALID_COMMIT_OFFSET_SIZE,
+                ec::INVALID_PRODUCER_EPOCH => ec::PRODUCER_FENCED,
                 ec::REQUEST_TIMED_OUT
                 | ec::NOT_ENOUGH_REPLICAS
                 | ec::UNKNOWN_TOPIC_OR_PARTITION => ec::COORDINATOR_NOT_AVAILABLE,
@@ -759,12 +783,16 @@ fn unload(state: &mut State, index: usize, count: usize) {
     state
         .offsets
         .retain(|group, _| partition_index(group, count) != index);
+    txn_offsets::unload(&mut state.txn_offsets, |group| {
+        partition_index(group, count) == index
+    });
 }
 
 /// Replays one `__consumer_offsets` partition into `state`; returns the records seen.
 fn load_partition(
     state: &mut State,
     partition: &Partition,
+    partition_count: usize,
     now: Instant,
     initial_delay: Duration,
 ) -> anyhow::Result<usize> {
@@ -775,6 +803,15 @@ fn load_partition(
             anyhow::anyhow!("decoding {OFFSETS_TOPIC} entry {}: {e}", entry.log_index)
         })?;
         for record in decoded {
+            if record.transactional {
+                // TxnOffsetCommit offsets and the markers that settle them.
+                let count = partition_count;
+                txn_offsets::replay(state, record, |group| {
+                    partition_index(group, count) == partition.index as usize
+                });
+                records += 1;
+                continue;
+            }
             let Some(key) = record.key.and_then(GroupKey::decode) else {
                 continue;
             };

@@ -134,16 +134,36 @@ pub fn offset_tombstones(group: &str, partitions: &[(String, i32)]) -> Vec<(Byte
 /// The partition appends what it is given as one batch and assigns offsets from the first
 /// header only, so the encoding must be exactly one batch holding every record (checked).
 pub fn batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<Bytes, String> {
+    encode_batch(records, now_ms, None)
+}
+
+/// [`batch`] written for a transactional producer (TxnOffsetCommit): it carries the producer's
+/// id and epoch, and is transactional, so its offsets count only once a COMMIT marker follows.
+pub fn transactional_batch(
+    records: &[(Bytes, Option<Bytes>)],
+    now_ms: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> Result<Bytes, String> {
+    encode_batch(records, now_ms, Some((producer_id, producer_epoch)))
+}
+
+fn encode_batch(
+    records: &[(Bytes, Option<Bytes>)],
+    now_ms: i64,
+    producer: Option<(i64, i16)>,
+) -> Result<Bytes, String> {
+    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
     let records: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional: producer.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             // kafka-protocol starts a new batch wherever `offset - sequence` changes, so the

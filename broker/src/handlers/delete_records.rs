@@ -17,7 +17,7 @@ pub async fn handle(ctx: &Arc<Ctx>, request: DeleteRecordsRequest) -> DeleteReco
         let meta = image.topics.get(topic.name.as_str());
         // As Kafka: a client may not delete records of an internal topic (here, every group's
         // committed offsets).
-        let internal = topic.name.as_str() == crate::group::store::OFFSETS_TOPIC;
+        let internal = crate::metadata::is_internal_topic(topic.name.as_str());
         let mut partitions = Vec::new();
         for p in &topic.partitions {
             let result =

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
 
 use super::{topic_name, Ctx};
@@ -14,6 +16,8 @@ use crate::protocol::error_codes as ec;
 
 /// Upper bound on one long poll, whatever the client asks.
 const WAIT_MAX: Duration = Duration::from_secs(30);
+/// isolation_level: read_committed consumers stop at the last stable offset.
+pub const READ_COMMITTED: i8 = 1;
 
 struct Target {
     topic_index: usize,
@@ -90,7 +94,9 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: FetchRequest) -> Fetc
         let max_bytes = request
             .max_bytes
             .clamp(0, ctx.config.fetch_bytes_max as i32);
-        let (responses, total_bytes) = read_all(&targets, max_bytes, version).await;
+        let read_committed = version >= 4 && request.isolation_level == READ_COMMITTED;
+        let (responses, total_bytes) =
+            read_all(&targets, max_bytes, version, read_committed).await;
         let done = total_bytes >= request.min_bytes.max(1) as usize
             || watchers.is_empty()
             || tokio::time::Instant::now() >= deadline;
@@ -126,6 +132,7 @@ async fn read_all(
     targets: &[Target],
     max_bytes: i32,
     version: i16,
+    read_committed: bool,
 ) -> (Vec<(usize, PartitionData)>, usize) {
     let mut remaining = max_bytes.max(0) as usize;
     let mut total = 0;
@@ -142,14 +149,22 @@ async fn read_all(
             }
         };
         let high_watermark = partition.high_watermark();
+        let last_stable_offset = partition.last_stable_offset();
         let log_start_offset = if version >= 5 {
             partition.log_start_offset()
         } else {
             -1
         };
+        // read_committed reads stop at the last stable offset, read_uncommitted ones at the
+        // high watermark.
+        let upto = if read_committed {
+            last_stable_offset
+        } else {
+            high_watermark
+        };
         let data = data
             .with_high_watermark(high_watermark)
-            .with_last_stable_offset(high_watermark)
+            .with_last_stable_offset(last_stable_offset)
             .with_log_start_offset(log_start_offset);
         if target.fetch_offset < log_start_offset || target.fetch_offset > high_watermark {
             out.push((
@@ -161,18 +176,32 @@ async fn read_all(
         // The first partition with data always gets at least one batch, as in Kafka (KIP-74).
         let partition_max_bytes = target.partition_max_bytes.clamp(0, max_bytes.max(0)) as usize;
         let budget = partition_max_bytes.min(if total == 0 { usize::MAX } else { remaining });
-        let records = if budget == 0 || target.fetch_offset == high_watermark {
+        let records = if budget == 0 || target.fetch_offset >= upto {
             Ok(bytes::Bytes::new())
         } else {
-            partition.read(target.fetch_offset, budget.max(1)).await
+            partition.read(target.fetch_offset, budget.max(1), upto).await
         };
         match records {
             Ok(records) => {
                 total += records.len();
                 remaining = remaining.saturating_sub(records.len());
+                // Kafka: null for read_uncommitted, the list (maybe empty) for read_committed.
+                let aborted = read_committed.then(|| {
+                    partition
+                        .aborted_transactions(target.fetch_offset, upto)
+                        .into_iter()
+                        .map(|(producer_id, first_offset)| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(producer_id))
+                                .with_first_offset(first_offset)
+                        })
+                        .collect()
+                });
                 out.push((
                     target.topic_index,
-                    data.with_error_code(ec::NONE).with_records(Some(records)),
+                    data.with_error_code(ec::NONE)
+                        .with_aborted_transactions(aborted)
+                        .with_records(Some(records)),
                 ));
             }
             Err(error) => {

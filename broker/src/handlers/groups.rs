@@ -22,6 +22,7 @@ use crate::protocol::error_codes as ec;
 const SESSION_TIMEOUT_MIN: Duration = Duration::from_millis(6_000);
 const SESSION_TIMEOUT_MAX: Duration = Duration::from_millis(1_800_000);
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 fn opt_str(s: Option<&str>) -> Option<StrBytes> {
     s.map(str_bytes)
@@ -30,13 +31,26 @@ fn opt_str(s: Option<&str>) -> Option<StrBytes> {
 /// Where a coordinator lives: node id, host and port.
 type Location = (i32, String, i32);
 
-/// The coordinator for a key: the broker leading the group's `__consumer_offsets` partition.
-/// Transactions are not supported, so transactional ids get COORDINATOR_NOT_AVAILABLE.
+/// The coordinator for a key: the broker leading the group's `__consumer_offsets` partition,
+/// or the transactional id's `__transaction_state` partition.
 fn locate(ctx: &Ctx, key: &str, key_type: i8) -> Result<Location, (i16, Option<String>)> {
+    if key_type == KEY_TYPE_TRANSACTION {
+        if key.is_empty() {
+            return Err((
+                ec::INVALID_REQUEST,
+                Some("Transactional id must not be empty".into()),
+            ));
+        }
+        let node = ctx
+            .txns
+            .coordinator_node(key)
+            .map_err(|code| (code, None))?;
+        return broker_location(ctx, node);
+    }
     if key_type != KEY_TYPE_GROUP {
         return Err((
-            ec::COORDINATOR_NOT_AVAILABLE,
-            Some("Transactions are not supported by this broker".into()),
+            ec::INVALID_REQUEST,
+            Some(format!("Unknown coordinator type {key_type}")),
         ));
     }
     if key.is_empty() {
@@ -49,6 +63,10 @@ fn locate(ctx: &Ctx, key: &str, key_type: i8) -> Result<Location, (i16, Option<S
         .groups
         .coordinator_node(key)
         .map_err(|code| (code, None))?;
+    broker_location(ctx, node)
+}
+
+fn broker_location(ctx: &Ctx, node: u64) -> Result<Location, (i16, Option<String>)> {
     let image = ctx.metadata.current();
     ctx.brokers(&image)
         .into_iter()

@@ -51,7 +51,11 @@ pub async fn handle(
                     .with_timestamp(-1)
                     .with_offset(-1)
                     .with_leader_epoch(-1),
-                Ok(partition) => match lookup(&partition, p.timestamp) {
+                Ok(partition) => match lookup(
+                    &partition,
+                    p.timestamp,
+                    version >= 2 && request.isolation_level == super::fetch::READ_COMMITTED,
+                ) {
                     Ok((timestamp, offset)) => response
                         .with_error_code(ec::NONE)
                         .with_timestamp(timestamp)
@@ -82,8 +86,14 @@ pub async fn handle(
 }
 
 /// (timestamp, offset) for one query; (-1, -1) when no record matches.
-fn lookup(partition: &Partition, timestamp: i64) -> Result<(i64, i64), StorageError> {
+fn lookup(
+    partition: &Partition,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<(i64, i64), StorageError> {
     match timestamp {
+        // A read_committed consumer's end is the last stable offset, as in Kafka.
+        LATEST if read_committed => Ok((-1, partition.last_stable_offset())),
         LATEST => Ok((-1, partition.high_watermark())),
         EARLIEST | EARLIEST_LOCAL | LATEST_TIERED => Ok((-1, partition.log_start_offset())),
         MAX_TIMESTAMP => {

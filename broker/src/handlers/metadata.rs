@@ -205,7 +205,7 @@ fn describe_topic(ctx: &Ctx, version: i16, topic: &TopicMeta) -> MetadataRespons
     MetadataResponseTopic::default()
         .with_error_code(ec::NONE)
         .with_name(Some(topic_name(&topic.name)))
-        .with_is_internal(version >= 1 && topic.name == crate::group::store::OFFSETS_TOPIC)
+        .with_is_internal(version >= 1 && crate::metadata::is_internal_topic(&topic.name))
         .with_topic_id(if version >= 10 {
             uuid_of(&topic.id)
         } else {

@@ -20,6 +20,7 @@ pub mod produce;
 pub mod producer_id;
 pub mod reassignments;
 pub mod topics;
+pub mod transactions;
 pub mod unregister_broker;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub struct Ctx {
     pub metadata: Metadata,
     pub replicas: Arc<Replicas>,
     pub groups: Arc<crate::group::Coordinator>,
+    pub txns: Arc<crate::txn::TxnCoordinator>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -200,7 +202,7 @@ apis! {
         later |ctx, _header, version, req| topics::delete_topics(&ctx, version, req);
         errors |r, each| r.responses.iter().for_each(|t| each(t.error_code));
     InitProducerId(InitProducerIdRequest, InitProducerIdResponse)
-        later |ctx, _header, _version, req| producer_id::handle(&ctx, req);
+        later |ctx, _header, version, req| producer_id::handle(&ctx, version, req);
         errors |r, each| each(r.error_code);
     DescribeConfigs(DescribeConfigsRequest, DescribeConfigsResponse)
         // After a pipelined AlterConfigs before it has been applied.
@@ -337,6 +339,42 @@ apis! {
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse)
         later |ctx, header, _version, req| consumer_group::heartbeat(&ctx, &header, req);
         errors |r, each| each(r.error_code);
+    AddPartitionsToTxn(AddPartitionsToTxnRequest, AddPartitionsToTxnResponse)
+        later |ctx, _header, version, req| transactions::add_partitions(&ctx, version, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.results_by_topic_v3_and_below
+                .iter()
+                .chain(r.results_by_transaction.iter().flat_map(|t| &t.topic_results))
+                .flat_map(|t| &t.results_by_partition)
+                .for_each(|p| each(p.partition_error_code));
+        };
+    AddOffsetsToTxn(AddOffsetsToTxnRequest, AddOffsetsToTxnResponse)
+        later |ctx, _header, version, req| transactions::add_offsets(&ctx, version, req);
+        errors |r, each| each(r.error_code);
+    EndTxn(EndTxnRequest, EndTxnResponse)
+        later |ctx, _header, version, req| transactions::end_txn(&ctx, version, req);
+        errors |r, each| each(r.error_code);
+    TxnOffsetCommit(TxnOffsetCommitRequest, TxnOffsetCommitResponse)
+        later |ctx, _header, version, req| transactions::txn_offset_commit(&ctx, version, req);
+        errors |r, each| r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code));
+    DescribeTransactions(DescribeTransactionsRequest, DescribeTransactionsResponse)
+        now |ctx, _header, _version, req| transactions::describe_transactions(&ctx, req);
+        errors |r, each| r.transaction_states.iter().for_each(|t| each(t.error_code));
+    ListTransactions(ListTransactionsRequest, ListTransactionsResponse)
+        now |ctx, _header, version, req| transactions::list_transactions(&ctx, version, req);
+        errors |r, each| each(r.error_code);
+    DescribeProducers(DescribeProducersRequest, DescribeProducersResponse)
+        lazy |ctx, _header, _version, req| transactions::describe_producers(&ctx, req);
+        errors |r, each| r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| each(p.error_code));
     ConsumerGroupDescribe(ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse)
         now |ctx, _header, _version, req| consumer_group::describe(&ctx, req);
         errors |r, each| r.groups.iter().for_each(|g| each(g.error_code));

@@ -86,16 +86,31 @@ pub async fn commit(
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-type Fetched = Vec<(String, i32, Option<OffsetValue>)>;
+/// A partition's committed offset (if any) and its error code.
+type Fetched = Vec<(String, i32, Option<OffsetValue>, i16)>;
 
-/// Offsets of one group, or the group-level error.
+/// Offsets of one group, or the group-level error. With `require_stable` (read_committed
+/// consumers, v7+) a partition whose offset a transaction has yet to settle answers
+/// UNSTABLE_OFFSET_COMMIT (retriable), as Kafka.
 fn fetch_group(
     ctx: &Ctx,
     group_id: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Result<Fetched, i16> {
     ctx.groups.partition_for(group_id)?;
-    Ok(ctx.groups.fetch(group_id, wanted))
+    Ok(ctx
+        .groups
+        .fetch(group_id, wanted)
+        .into_iter()
+        .map(|(topic, partition, value)| {
+            if require_stable && ctx.groups.has_pending_txn_offset(group_id, &topic, partition) {
+                (topic, partition, None, ec::UNSTABLE_OFFSET_COMMIT)
+            } else {
+                (topic, partition, value, ec::NONE)
+            }
+        })
+        .collect())
 }
 
 /// (offset, leader epoch, metadata) as Kafka reports a partition without a commit.
@@ -106,15 +121,15 @@ fn values(value: &Option<OffsetValue>) -> (i64, i32, String) {
     }
 }
 
-/// Committed offsets of one topic: (partition, value).
-type TopicOffsets = (String, Vec<(i32, Option<OffsetValue>)>);
+/// Committed offsets of one topic: (partition, value, error code).
+type TopicOffsets = (String, Vec<(i32, Option<OffsetValue>, i16)>);
 
 fn grouped(fetched: Fetched) -> Vec<TopicOffsets> {
     let mut topics: Vec<TopicOffsets> = Vec::new();
-    for (topic, partition, value) in fetched {
+    for (topic, partition, value, code) in fetched {
         match topics.iter_mut().find(|(t, _)| *t == topic) {
-            Some((_, partitions)) => partitions.push((partition, value)),
-            None => topics.push((topic, vec![(partition, value)])),
+            Some((_, partitions)) => partitions.push((partition, value, code)),
+            None => topics.push((topic, vec![(partition, value, code)])),
         }
     }
     topics
@@ -133,7 +148,7 @@ pub fn fetch(ctx: &Arc<Ctx>, version: i16, request: OffsetFetchRequest) -> Offse
                 });
                 let response =
                     OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch_group(ctx, g.group_id.as_str(), wanted) {
+                match fetch_group(ctx, g.group_id.as_str(), wanted, request.require_stable) {
                     Err(code) => response.with_error_code(code),
                     Ok(fetched) => response.with_error_code(ec::NONE).with_topics(
                         grouped(fetched)
@@ -144,14 +159,14 @@ pub fn fetch(ctx: &Arc<Ctx>, version: i16, request: OffsetFetchRequest) -> Offse
                                     .with_partitions(
                                         partitions
                                             .into_iter()
-                                            .map(|(p, value)| {
+                                            .map(|(p, value, code)| {
                                                 let (offset, epoch, metadata) = values(&value);
                                                 OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(p)
                                                     .with_committed_offset(offset)
                                                     .with_committed_leader_epoch(epoch)
                                                     .with_metadata(Some(str_bytes(&metadata)))
-                                                    .with_error_code(ec::NONE)
+                                                    .with_error_code(code)
                                             })
                                             .collect(),
                                     )
@@ -168,7 +183,8 @@ pub fn fetch(ctx: &Arc<Ctx>, version: i16, request: OffsetFetchRequest) -> Offse
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    match fetch_group(ctx, request.group_id.as_str(), wanted) {
+    let require_stable = version >= 7 && request.require_stable;
+    match fetch_group(ctx, request.group_id.as_str(), wanted, require_stable) {
         Err(code) if version >= 2 => OffsetFetchResponse::default().with_error_code(code),
         Err(code) => {
             // v1 has no top-level error: every requested partition carries it.
@@ -204,13 +220,13 @@ pub fn fetch(ctx: &Arc<Ctx>, version: i16, request: OffsetFetchRequest) -> Offse
                         .with_partitions(
                             partitions
                                 .into_iter()
-                                .map(|(p, value)| {
+                                .map(|(p, value, code)| {
                                     let (offset, epoch, metadata) = values(&value);
                                     let partition = OffsetFetchResponsePartition::default()
                                         .with_partition_index(p)
                                         .with_committed_offset(offset)
                                         .with_metadata(Some(str_bytes(&metadata)))
-                                        .with_error_code(ec::NONE);
+                                        .with_error_code(code);
                                     if version >= 5 {
                                         partition.with_committed_leader_epoch(epoch)
                                     } else {

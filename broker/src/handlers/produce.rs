@@ -46,17 +46,21 @@ pub fn submit(
             let index = data.index;
             let early_error = if !(-1..=1).contains(&acks) {
                 Some(ec::INVALID_REQUIRED_ACKS)
-            } else if request.transactional_id.is_some() {
-                Some(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
             } else {
                 None
             };
             let future = match (early_error, topic) {
                 (Some(code), _) => ready_error(index, code),
                 (None, None) => ready_error(index, unknown_code),
-                (None, Some(topic)) => {
-                    submit_partition(ctx, &image, topic, index, acks, data.records)
-                }
+                (None, Some(topic)) => submit_partition(
+                    ctx,
+                    &image,
+                    topic,
+                    index,
+                    acks,
+                    request.transactional_id.as_ref().map(|id| id.as_str()),
+                    data.records,
+                ),
             };
             partitions.push((index, future));
         }
@@ -159,16 +163,47 @@ fn check_replicas(
     Ok(())
 }
 
+/// A transactional batch may only be appended inside its producer's ongoing transaction that
+/// contains this partition (Kafka's produce-side verification, KIP-890 part 1), checked with
+/// the transaction coordinator when it runs on this node. With the coordinator elsewhere the
+/// batch is accepted unchecked, as Kafka did before 3.6.
+fn check_transactional(
+    ctx: &Ctx,
+    transactional_id: Option<&str>,
+    topic: &str,
+    index: i32,
+    header: &batch::BatchHeader,
+) -> Result<(), i16> {
+    let Some(transactional_id) = transactional_id else {
+        return Err(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    };
+    let partition = (topic.to_string(), index);
+    match ctx.txns.verify(
+        transactional_id,
+        header.producer_id,
+        header.producer_epoch,
+        &partition,
+    ) {
+        Ok(()) | Err(ec::NOT_COORDINATOR) => Ok(()),
+        Err(ec::COORDINATOR_NOT_AVAILABLE | ec::COORDINATOR_LOAD_IN_PROGRESS) => {
+            Err(ec::NOT_ENOUGH_REPLICAS)
+        }
+        Err(ec::INVALID_PRODUCER_EPOCH) => Err(ec::INVALID_PRODUCER_EPOCH),
+        Err(_) => Err(ec::INVALID_TXN_STATE),
+    }
+}
+
 fn submit_partition(
     ctx: &Ctx,
     image: &crate::metadata::MetadataState,
     topic: &TopicMeta,
     index: i32,
     acks: i16,
+    transactional_id: Option<&str>,
     records: Option<bytes::Bytes>,
 ) -> PartitionFuture {
-    if topic.name == crate::group::store::OFFSETS_TOPIC {
-        // Only the group coordinator writes there.
+    if crate::metadata::is_internal_topic(&topic.name) {
+        // Only the group and transaction coordinators write there.
         return ready_error(index, ec::INVALID_TOPIC_EXCEPTION);
     }
     let partition = match ctx.leader_partition(topic, index) {
@@ -198,8 +233,14 @@ fn submit_partition(
         if header.size_bytes() > max_message_bytes {
             return ready_error(index, ec::MESSAGE_TOO_LARGE);
         }
-        if header.is_transactional() || header.is_control() {
+        if header.is_control() {
             return ready_error(index, ec::INVALID_RECORD);
+        }
+        if header.is_transactional() {
+            if let Err(code) = check_transactional(ctx, transactional_id, &topic.name, index, header)
+            {
+                return ready_error(index, code);
+            }
         }
     }
     let compacted = image

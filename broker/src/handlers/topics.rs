@@ -388,8 +388,8 @@ pub async fn delete_topics(
         if version >= 6 {
             result = result.with_topic_id(uuid_of(&topic.id));
         }
-        if topic.name == crate::group::store::OFFSETS_TOPIC {
-            // Deleting it would drop every group's committed offsets.
+        if crate::metadata::is_internal_topic(&topic.name) {
+            // Deleting it would drop every group's committed offsets (or transaction's state).
             responses.push(result.with_error_code(ec::INVALID_TOPIC_EXCEPTION));
             continue;
         }
@@ -432,13 +432,13 @@ pub async fn create_partitions(
                 ec::UNKNOWN_TOPIC_OR_PARTITION,
                 format!("The topic '{name}' does not exist."),
             )),
-            Some(_) if name == crate::group::store::OFFSETS_TOPIC => Err((
+            Some(_) if crate::metadata::is_internal_topic(&name) => Err((
                 // Kafka accepts it, and its coordinators then map groups to other partitions
                 // after a restart, losing their committed offsets; here groups map by the
                 // current count, so they would move at once.
                 ec::POLICY_VIOLATION,
                 format!(
-                    "The partition count of the internal topic {name} cannot change: every group's committed offsets would move to another partition."
+                    "The partition count of the internal topic {name} cannot change: every group's committed offsets (or transaction's state) would move to another partition."
                 ),
             )),
             Some(existing) if topic.count <= existing.partitions.len() as i32 => Err((

@@ -27,6 +27,11 @@ use crate::storage::Store;
 use commands::{MetadataCommand, MetadataResult};
 pub use state::{Assignment, BrokerInfo, MetadataState, TopicMeta};
 
+/// Kafka's internal topics: written only by their coordinators, reported `is_internal`.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == crate::group::store::OFFSETS_TOPIC || name == crate::txn::store::TRANSACTION_STATE_TOPIC
+}
+
 /// How long a proposal may wait for a metadata leader (an election takes 1-2 s).
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod cache;
 pub mod cleaner;
 pub mod compaction;
+pub mod control;
 pub mod retention;
 pub mod snapshot;
 pub mod state_machine;
@@ -50,6 +51,12 @@ pub struct PartitionShared {
     /// Bytes and records compaction removed here since startup (metrics).
     pub compacted_bytes: AtomicU64,
     pub compacted_records: AtomicU64,
+    /// First offset of the earliest open transaction, else the high watermark.
+    last_stable_offset: AtomicI64,
+    /// The aborted transaction index, replaced whole when it changes (rarely).
+    aborted_txns: Mutex<Arc<Vec<state_machine::AbortedTxn>>>,
+    /// Producer states for DescribeProducers: those an apply changed, updated after it.
+    producers: Mutex<std::collections::BTreeMap<i64, state_machine::ProducerView>>,
 }
 
 impl PartitionShared {
@@ -65,6 +72,9 @@ impl PartitionShared {
             tombstone_horizon: AtomicI64::new(i64::MAX),
             compacted_bytes: AtomicU64::new(0),
             compacted_records: AtomicU64::new(0),
+            last_stable_offset: AtomicI64::new(0),
+            aborted_txns: Mutex::default(),
+            producers: Mutex::default(),
         }
     }
 
@@ -77,6 +87,28 @@ impl PartitionShared {
     pub fn record_compaction(&self, bytes: u64, records: u64) {
         self.compacted_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.compacted_records.fetch_add(records, Ordering::Relaxed);
+    }
+
+    pub fn set_producers(&self, producers: std::collections::BTreeMap<i64, state_machine::ProducerView>) {
+        *self.producers.lock().unwrap_or_else(|p| p.into_inner()) = producers;
+    }
+
+    pub fn update_producers(
+        &self,
+        changed: impl Iterator<Item = (i64, state_machine::ProducerView)>,
+    ) {
+        let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, view) in changed {
+            producers.insert(id, view);
+        }
+    }
+
+    pub fn set_last_stable_offset(&self, offset: i64) {
+        self.last_stable_offset.store(offset, Ordering::Release);
+    }
+
+    pub fn set_aborted(&self, aborted: &[state_machine::AbortedTxn]) {
+        *self.aborted_txns.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(aborted.to_vec());
     }
 
     pub fn set_size_bytes(&self, bytes: u64) {
@@ -325,6 +357,38 @@ impl Partition {
         *self.shared.high_watermark.borrow()
     }
 
+    /// Where read_committed consumers stop: the first offset of the earliest open
+    /// transaction, else the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        let high_watermark = self.high_watermark();
+        self.shared
+            .last_stable_offset
+            .load(Ordering::Acquire)
+            .min(high_watermark)
+    }
+
+    /// The producers that wrote here, with their epoch, last sequence and open transaction.
+    pub fn producers(&self) -> Vec<(i64, state_machine::ProducerView)> {
+        let producers = self.shared.producers.lock().unwrap_or_else(|p| p.into_inner());
+        producers.iter().map(|(id, view)| (*id, *view)).collect()
+    }
+
+    /// Aborted transactions with records in `[from, upto)`: (producer id, first offset), as
+    /// a read_committed Fetch returns them.
+    pub fn aborted_transactions(&self, from: i64, upto: i64) -> Vec<(i64, i64)> {
+        let aborted = self
+            .shared
+            .aborted_txns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        aborted
+            .iter()
+            .filter(|txn| txn.last_offset >= from && txn.first_offset < upto)
+            .map(|txn| (txn.producer_id, txn.first_offset))
+            .collect()
+    }
+
     /// Bytes of the record batches this replica retains (from its log start offset to its
     /// high watermark): what `retention.bytes` is measured against (DescribeLogDirs).
     pub fn retained_bytes(&self) -> u64 {
@@ -381,7 +445,7 @@ impl Partition {
         }
     }
 
-    /// Committed batches from the one containing `fetch_offset`, up to about `max_bytes`
+    /// Committed batches from the one containing `fetch_offset`, below `upto`, up to about `max_bytes`
     /// (at least one whole batch). Batches are copied once, into the response buffer: from
     /// memory when the cache holds that batch (consumers at or near the end of the log),
     /// otherwise from RocksDB on the blocking pool, so that a consumer catching up from disk
@@ -390,8 +454,10 @@ impl Partition {
         self: &Arc<Self>,
         fetch_offset: i64,
         max_bytes: usize,
+        upto: i64,
     ) -> Result<Bytes, StorageError> {
-        let high_watermark = self.high_watermark();
+        // `upto`: the high watermark, or the last stable offset for read_committed.
+        let high_watermark = self.high_watermark().min(upto);
         let mut out = BytesMut::new();
         if self
             .cache

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::group::now_ms;
-use crate::group::store::OFFSETS_TOPIC;
 use crate::metadata::Metadata;
 use crate::replicas::Replicas;
 
@@ -41,7 +40,7 @@ pub async fn run_once(config: &Config, metadata: &Metadata, replicas: &Replicas)
             .topic_config_value(config, topic, "cleanup.policy")
             .is_some_and(|p| p.split(',').any(|p| p.trim() == "delete"));
         // Group offsets are compacted in Kafka, never deleted by age.
-        if partition.is_leader() && deletes && topic.name != OFFSETS_TOPIC {
+        if partition.is_leader() && deletes && !crate::metadata::is_internal_topic(&topic.name) {
             let retention_ms = value("retention.ms", 604_800_000);
             let retention_bytes = value("retention.bytes", -1);
             match partition.retention_target(retention_ms, retention_bytes, now_ms()) {

@@ -38,6 +38,38 @@ pub struct ProducerState {
     pub epoch: i16,
     /// (first sequence, last sequence, base offset) of the most recent batches, oldest first.
     pub batches: VecDeque<(i32, i32, i64)>,
+    /// The newest timestamp of its last batch (DescribeProducers).
+    #[serde(default)]
+    pub last_timestamp: i64,
+}
+
+/// What DescribeProducers reports of a producer, as of the last apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerView {
+    pub epoch: i16,
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    /// First offset of its open transaction here, -1 if none.
+    pub current_txn_start_offset: i64,
+}
+
+impl Checkpoint {
+    pub fn producer_view(&self, producer_id: i64) -> Option<ProducerView> {
+        let producer = self.producers.get(&producer_id)?;
+        Some(ProducerView {
+            epoch: producer.epoch,
+            last_sequence: producer.batches.back().map_or(-1, |b| b.1),
+            last_timestamp: producer.last_timestamp,
+            current_txn_start_offset: self.open_txns.get(&producer_id).copied().unwrap_or(-1),
+        })
+    }
+
+    pub fn producer_views(&self) -> BTreeMap<i64, ProducerView> {
+        self.producers
+            .keys()
+            .filter_map(|id| Some((*id, self.producer_view(*id)?)))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -65,6 +97,33 @@ pub struct Checkpoint {
     /// new leader's clock may be behind), so tombstone horizons only move forward.
     #[serde(default)]
     pub cleaned_at_ms: i64,
+    /// Open transactions: producer id -> offset of its first transactional batch here. The
+    /// smallest is the last stable offset.
+    #[serde(default)]
+    pub open_txns: BTreeMap<i64, i64>,
+    /// Aborted transactions still in the log (Kafka's transaction index), oldest first.
+    #[serde(default)]
+    pub aborted_txns: Vec<AbortedTxn>,
+}
+
+/// One aborted transaction: what a read_committed Fetch returns so consumers skip its records.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The offset of the ABORT marker.
+    pub last_offset: i64,
+}
+
+impl Checkpoint {
+    /// The first offset of the earliest open transaction, else the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.open_txns
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(self.next_offset)
+    }
 }
 
 /// The checkpoint this node wrote last (that write is not synced, but RocksDB reads it back
@@ -104,6 +163,8 @@ pub struct PartitionStateMachine {
     state: Checkpoint,
     /// Log index and time of the last checkpoint written.
     checkpointed: (Option<u64>, std::time::Instant),
+    /// Producers whose state the entries being applied changed, published after the apply.
+    touched_producers: Vec<i64>,
 }
 
 impl PartitionStateMachine {
@@ -115,6 +176,9 @@ impl PartitionStateMachine {
         cache: Arc<PartitionCache>,
     ) -> Result<PartitionStateMachine, crate::storage::StorageError> {
         let state = stored_checkpoint::<Checkpoint>(&store, group)?.unwrap_or_default();
+        shared.set_last_stable_offset(state.last_stable_offset());
+        shared.set_aborted(&state.aborted_txns);
+        shared.set_producers(state.producer_views());
         shared.set_high_watermark(state.next_offset);
         shared.set_size_bytes(state.size_bytes);
         shared.set_log_start_offset(state.log_start_offset);
@@ -136,6 +200,7 @@ impl PartitionStateMachine {
                 state.last_applied.map(|l| l.index),
                 std::time::Instant::now(),
             ),
+            touched_producers: Vec::new(),
             state,
         })
     }
@@ -202,8 +267,30 @@ impl PartitionStateMachine {
             SequenceCheck::Reject(error_code) => return CommandResult::Rejected { error_code },
             SequenceCheck::Accept => {}
         }
+        // A control batch must be a transaction marker: Some(commit).
+        let marker = header
+            .is_control()
+            .then(|| super::control::marker_commits(records));
+        if marker == Some(None) {
+            return CommandResult::Rejected {
+                error_code: ec::INVALID_RECORD,
+            };
+        }
+        let marker = marker.flatten();
         let base_offset = self.state.next_offset;
         let last_offset = base_offset + header.last_offset_delta as i64;
+        if header.is_transactional()
+            && header.producer_id >= 0
+            && track_transaction(
+                &mut self.state,
+                header.producer_id,
+                marker,
+                base_offset,
+                last_offset,
+            )
+        {
+            self.shared.set_aborted(&self.state.aborted_txns);
+        }
         self.state.next_offset = last_offset + 1;
         if header.record_count == 0 {
             // A batch compaction emptied, sent by a leader that already compacted it: the same
@@ -230,6 +317,7 @@ impl PartitionStateMachine {
         );
         if header.producer_id >= 0 {
             record_producer_batch(&mut self.state.producers, &header, base_offset);
+            self.touched_producers.push(header.producer_id);
         }
         self.cache.insert(
             base_offset,
@@ -284,6 +372,13 @@ impl PartitionStateMachine {
         );
         self.state.log_start_offset = new_start;
         self.shared.set_log_start_offset(new_start);
+        let aborted_before = self.state.aborted_txns.len();
+        self.state
+            .aborted_txns
+            .retain(|txn| txn.last_offset >= new_start);
+        if self.state.aborted_txns.len() != aborted_before {
+            self.shared.set_aborted(&self.state.aborted_txns);
+        }
         self.cache.trim(new_start);
         self.shared
             .retained_from
@@ -382,6 +477,36 @@ impl PartitionStateMachine {
     }
 }
 
+/// A transactional batch opens its producer's transaction here (if not open yet); a marker
+/// closes it, and an ABORT one records it in the aborted transaction index. Returns whether
+/// that index changed.
+fn track_transaction(
+    state: &mut Checkpoint,
+    producer_id: i64,
+    marker: Option<bool>,
+    base_offset: i64,
+    last_offset: i64,
+) -> bool {
+    let Some(commit) = marker else {
+        state.open_txns.entry(producer_id).or_insert(base_offset);
+        return false;
+    };
+    // A marker for a transaction that wrote nothing here closes nothing (Kafka writes one to
+    // every partition added, used or not).
+    let Some(first_offset) = state.open_txns.remove(&producer_id) else {
+        return false;
+    };
+    if commit {
+        return false;
+    }
+    state.aborted_txns.push(AbortedTxn {
+        producer_id,
+        first_offset,
+        last_offset,
+    });
+    true
+}
+
 enum SequenceCheck {
     Accept,
     Duplicate(i64),
@@ -390,8 +515,18 @@ enum SequenceCheck {
 
 /// Kafka's idempotent-producer rules, per producer id and epoch.
 fn check_sequence(producers: &BTreeMap<i64, ProducerState>, header: &BatchHeader) -> SequenceCheck {
-    if header.producer_id < 0 || header.base_sequence < 0 {
+    if header.producer_id < 0 {
         return SequenceCheck::Accept;
+    }
+    if header.base_sequence < 0 {
+        // Transaction markers and the coordinator's transactional offset commits carry no
+        // sequence, but an older epoch than the producer's is a zombie's (fenced).
+        return match producers.get(&header.producer_id) {
+            Some(known) if header.producer_epoch < known.epoch => {
+                SequenceCheck::Reject(ec::INVALID_PRODUCER_EPOCH)
+            }
+            _ => SequenceCheck::Accept,
+        };
     }
     let Some(known) = producers.get(&header.producer_id) else {
         // No state (new producer, or its state expired): accept whatever sequence it starts at.
@@ -436,6 +571,7 @@ fn record_producer_batch(
         producer.epoch = header.producer_epoch;
         producer.batches.clear();
     }
+    producer.last_timestamp = header.max_timestamp;
     if header.base_sequence >= 0 {
         producer
             .batches
@@ -527,6 +663,16 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
         self.store.write_unsynced(writes).map_err(storage_error)?;
         self.tail.mark_applied(last_applied.index);
         self.shared.set_size_bytes(self.state.size_bytes);
+        self.shared
+            .set_last_stable_offset(self.state.last_stable_offset());
+        if !self.touched_producers.is_empty() {
+            let touched = std::mem::take(&mut self.touched_producers);
+            self.shared.update_producers(
+                touched
+                    .into_iter()
+                    .filter_map(|id| Some((id, self.state.producer_view(id)?))),
+            );
+        }
         self.shared.set_high_watermark(self.state.next_offset);
         Ok(results)
     }
@@ -621,6 +767,10 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
         self.shared.set_size_bytes(state.size_bytes);
         self.shared
             .set_cleaned(state.clean_offset, state.tombstone_horizon);
+        self.shared
+            .set_last_stable_offset(state.last_stable_offset());
+        self.shared.set_aborted(&state.aborted_txns);
+        self.shared.set_producers(state.producer_views());
         self.shared.set_high_watermark(state.next_offset);
         self.checkpointed = (Some(last.index), std::time::Instant::now());
         metrics::counter!("broker_partition_snapshots_installed_total").increment(1);
@@ -770,6 +920,56 @@ mod tests {
         // Non-idempotent batches are never checked.
         assert!(matches!(
             check_sequence(&producers, &header(-1, -1, -1, 1)),
+            SequenceCheck::Accept
+        ));
+    }
+
+    #[test]
+    fn transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
+        let mut state = Checkpoint::default();
+        // Producer 1 writes at 0-2 and 5, producer 2 at 3-4; plain records at 6.
+        assert!(!track_transaction(&mut state, 1, None, 0, 2));
+        assert!(!track_transaction(&mut state, 2, None, 3, 4));
+        assert!(!track_transaction(&mut state, 1, None, 5, 5));
+        state.next_offset = 7;
+        assert_eq!(state.last_stable_offset(), 0);
+        // Producer 1 commits (marker at 7): producer 2's transaction is now the earliest.
+        assert!(!track_transaction(&mut state, 1, Some(true), 7, 7));
+        state.next_offset = 8;
+        assert_eq!(state.last_stable_offset(), 3);
+        // Producer 2 aborts (marker at 8): nothing open, the LSO is the high watermark.
+        assert!(track_transaction(&mut state, 2, Some(false), 8, 8));
+        state.next_offset = 9;
+        assert_eq!(state.last_stable_offset(), 9);
+        assert_eq!(
+            state.aborted_txns,
+            vec![AbortedTxn {
+                producer_id: 2,
+                first_offset: 3,
+                last_offset: 8
+            }]
+        );
+        // A marker with no transaction here (a partition added but not written) changes nothing.
+        assert!(!track_transaction(&mut state, 3, Some(false), 9, 9));
+        assert_eq!(state.aborted_txns.len(), 1);
+        // The checkpoint keeps both across a restart.
+        let restored: Checkpoint =
+            serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
+        assert_eq!(restored.aborted_txns, state.aborted_txns);
+        assert_eq!(restored.last_stable_offset(), 9);
+    }
+
+    #[test]
+    fn batches_without_sequence_are_fenced_by_epoch() {
+        let mut producers = BTreeMap::new();
+        record_producer_batch(&mut producers, &header(7, 3, 0, 1), 0);
+        // A marker (or transactional offset commit) of an older epoch is a zombie's.
+        assert!(matches!(
+            check_sequence(&producers, &header(7, 2, -1, 1)),
+            SequenceCheck::Reject(ec::INVALID_PRODUCER_EPOCH)
+        ));
+        assert!(matches!(
+            check_sequence(&producers, &header(7, 4, -1, 1)),
             SequenceCheck::Accept
         ));
     }
