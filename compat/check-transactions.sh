@@ -16,7 +16,7 @@ section() { # NAME ARGS...
     local name=$1; shift
     java_run 80 TxnCheck "$name" "$BOOTSTRAP" "$@" >"$WORK/$name.out" 2>&1 \
         || { cat "$WORK/$name.out" >&2; fail "$name"; }
-    grep -v '^WARN' "$WORK/$name.out" | sed "s/^/  /" >&2
+    grep -v ' WARN ' "$WORK/$name.out" | sed "s/^/  /" >&2
 }
 
 section commit-abort "txn-ca-$$"

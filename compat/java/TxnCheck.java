@@ -289,6 +289,8 @@ public final class TxnCheck {
                 p.sendOffsetsToTransaction(offsets, c.groupMetadata());
                 transactions++;
                 if (transactions % 3 == 1) {
+                    // Flushed first, so the aborted output is in the log (and must be skipped).
+                    p.flush();
                     p.abortTransaction();
                     aborted++;
                     // Rewind to what the group committed: the aborted batch is processed again.

@@ -91,7 +91,10 @@ async fn find_coordinator_single_and_batched() {
             break;
         }
         assert_eq!(txn.error_code, 15);
-        assert!(std::time::Instant::now() < deadline, "no transaction coordinator");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no transaction coordinator"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let unknown = client

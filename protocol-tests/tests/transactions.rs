@@ -184,18 +184,56 @@ async fn commit_abort_and_read_committed() {
     let (producer_id, epoch) = init(&mut client, "app").await;
     assert_eq!(epoch, 0);
     // A transactional batch outside a transaction is refused (the partition was not added).
-    let early = produce(&mut client, Some("app"), "tx-data", 0, (producer_id, epoch, 0), &[b"x"]).await;
+    let early = produce(
+        &mut client,
+        Some("app"),
+        "tx-data",
+        0,
+        (producer_id, epoch, 0),
+        &[b"x"],
+    )
+    .await;
     assert_eq!(early.0, 48);
     // Without the transactional id on the request, as Kafka: not authorized.
     assert_eq!(
-        produce(&mut client, None, "tx-data", 0, (producer_id, epoch, 0), &[b"x"]).await.0,
+        produce(
+            &mut client,
+            None,
+            "tx-data",
+            0,
+            (producer_id, epoch, 0),
+            &[b"x"]
+        )
+        .await
+        .0,
         53
     );
-    assert_eq!(add_partitions(&mut client, "app", (producer_id, epoch), "tx-data", vec![0, 9]).await, vec![55, 3]);
+    assert_eq!(
+        add_partitions(
+            &mut client,
+            "app",
+            (producer_id, epoch),
+            "tx-data",
+            vec![0, 9]
+        )
+        .await,
+        vec![55, 3]
+    );
 
     // Transaction 1: committed (offsets 0-1, marker 2).
-    assert_eq!(add_partitions(&mut client, "app", (producer_id, epoch), "tx-data", vec![0]).await, vec![0]);
-    let first = produce(&mut client, Some("app"), "tx-data", 0, (producer_id, epoch, 0), &[b"c1", b"c2"]).await;
+    assert_eq!(
+        add_partitions(&mut client, "app", (producer_id, epoch), "tx-data", vec![0]).await,
+        vec![0]
+    );
+    let first = produce(
+        &mut client,
+        Some("app"),
+        "tx-data",
+        0,
+        (producer_id, epoch, 0),
+        &[b"c1", b"c2"],
+    )
+    .await;
     assert_eq!(first, (0, 0));
     // Open: read_committed stops at the last stable offset, 0.
     let open = fetch(&mut client, "tx-data", 1).await;
@@ -206,16 +244,36 @@ async fn commit_abort_and_read_committed() {
     assert_eq!(end(&mut client, "app", (producer_id, epoch), true).await, 0);
     // A retried commit is answered NONE; an abort of it INVALID_TXN_STATE.
     assert_eq!(end(&mut client, "app", (producer_id, epoch), true).await, 0);
-    assert_eq!(end(&mut client, "app", (producer_id, epoch), false).await, 48);
+    assert_eq!(
+        end(&mut client, "app", (producer_id, epoch), false).await,
+        48
+    );
 
     // Transaction 2: aborted (offsets 3-4, marker 5).
-    assert_eq!(add_partitions(&mut client, "app", (producer_id, epoch), "tx-data", vec![0]).await, vec![0]);
-    let second = produce(&mut client, Some("app"), "tx-data", 0, (producer_id, epoch, 2), &[b"a1", b"a2"]).await;
+    assert_eq!(
+        add_partitions(&mut client, "app", (producer_id, epoch), "tx-data", vec![0]).await,
+        vec![0]
+    );
+    let second = produce(
+        &mut client,
+        Some("app"),
+        "tx-data",
+        0,
+        (producer_id, epoch, 2),
+        &[b"a1", b"a2"],
+    )
+    .await;
     assert_eq!(second, (0, 3));
-    assert_eq!(end(&mut client, "app", (producer_id, epoch), false).await, 0);
+    assert_eq!(
+        end(&mut client, "app", (producer_id, epoch), false).await,
+        0
+    );
 
     let committed = fetch(&mut client, "tx-data", 1).await;
-    assert_eq!((committed.high_watermark, committed.last_stable_offset), (6, 6));
+    assert_eq!(
+        (committed.high_watermark, committed.last_stable_offset),
+        (6, 6)
+    );
     let aborted: Vec<(i64, i64)> = committed
         .aborted_transactions
         .iter()
@@ -251,15 +309,37 @@ async fn a_new_producer_fences_the_old_one_and_aborts_its_transaction() {
     create_topic(&mut client, "tx-fence", 1).await;
     wait_for_coordinator(&mut client, "f").await;
     let zombie = init(&mut client, "f").await;
-    assert_eq!(add_partitions(&mut client, "f", zombie, "tx-fence", vec![0]).await, vec![0]);
-    let written = produce(&mut client, Some("f"), "tx-fence", 0, (zombie.0, zombie.1, 0), &[b"z"]).await;
+    assert_eq!(
+        add_partitions(&mut client, "f", zombie, "tx-fence", vec![0]).await,
+        vec![0]
+    );
+    let written = produce(
+        &mut client,
+        Some("f"),
+        "tx-fence",
+        0,
+        (zombie.0, zombie.1, 0),
+        &[b"z"],
+    )
+    .await;
     assert_eq!(written.0, 0);
     // The new session aborts the open transaction (epoch + 1) and gets the epoch after it.
     let fresh = init(&mut client, "f").await;
     assert_eq!(fresh, (zombie.0, zombie.1 + 2));
     assert_eq!(end(&mut client, "f", zombie, true).await, 90);
-    assert_eq!(add_partitions(&mut client, "f", zombie, "tx-fence", vec![0]).await, vec![90]);
-    let late = produce(&mut client, Some("f"), "tx-fence", 0, (zombie.0, zombie.1, 1), &[b"late"]).await;
+    assert_eq!(
+        add_partitions(&mut client, "f", zombie, "tx-fence", vec![0]).await,
+        vec![90]
+    );
+    let late = produce(
+        &mut client,
+        Some("f"),
+        "tx-fence",
+        0,
+        (zombie.0, zombie.1, 1),
+        &[b"late"],
+    )
+    .await;
     assert_eq!(late.0, 47);
     let data = fetch(&mut client, "tx-fence", 1).await;
     assert_eq!(data.last_stable_offset, 2);
@@ -348,7 +428,10 @@ async fn transactional_offsets_count_only_once_committed() {
             .with_partition_index(0)
             .with_committed_offset(99)
             .with_committed_leader_epoch(-1)])]);
-    assert_eq!(client.request(3, &abandoned).await.topics[0].partitions[0].error_code, 0);
+    assert_eq!(
+        client.request(3, &abandoned).await.topics[0].partitions[0].error_code,
+        0
+    );
     assert_eq!(end(&mut client, "o", producer, false).await, 0);
     let still = client.request(7, &offset_fetch(true)).await;
     assert_eq!(still.topics[0].partitions[0].committed_offset, 42);
@@ -370,7 +453,10 @@ async fn describe_and_list_transactions() {
     create_topic(&mut client, "tx-desc", 2).await;
     wait_for_coordinator(&mut client, "d").await;
     let producer = init(&mut client, "d").await;
-    assert_eq!(add_partitions(&mut client, "d", producer, "tx-desc", vec![1, 0]).await, vec![0, 0]);
+    assert_eq!(
+        add_partitions(&mut client, "d", producer, "tx-desc", vec![1, 0]).await,
+        vec![0, 0]
+    );
     let describe = DescribeTransactionsRequest::default()
         .with_transactional_ids(vec![txn_id("d"), txn_id("nope")]);
     let described = client.request(0, &describe).await;

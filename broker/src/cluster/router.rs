@@ -121,10 +121,12 @@ impl Router {
                 Some(raft) => Response::Campaign(transfer::campaign(&raft).await),
                 None => Response::UnknownGroup,
             },
-            Request::WriteTxnMarker { group, records } => match self.markers.get().and_then(Weak::upgrade) {
-                Some(writer) => Response::TxnMarker(writer.write_marker(group, records).await),
-                None => Response::UnknownGroup,
-            },
+            Request::WriteTxnMarker { group, records } => {
+                match self.markers.get().and_then(Weak::upgrade) {
+                    Some(writer) => Response::TxnMarker(writer.write_marker(group, records).await),
+                    None => Response::UnknownGroup,
+                }
+            }
             Request::DescribeQuorum => match self.get(METADATA_GROUP) {
                 Some(raft) => Response::DescribeQuorum(
                     crate::metadata::quorum::describe(&raft, &self.quorum).await,

@@ -52,7 +52,10 @@ pub enum Request {
     DescribeQuorum,
     /// From a transaction coordinator to a partition's leader: append this transaction
     /// marker (Kafka's WriteTxnMarkers).
-    WriteTxnMarker { group: u64, records: Bytes },
+    WriteTxnMarker {
+        group: u64,
+        records: Bytes,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -95,8 +95,7 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: FetchRequest) -> Fetc
             .max_bytes
             .clamp(0, ctx.config.fetch_bytes_max as i32);
         let read_committed = version >= 4 && request.isolation_level == READ_COMMITTED;
-        let (responses, total_bytes) =
-            read_all(&targets, max_bytes, version, read_committed).await;
+        let (responses, total_bytes) = read_all(&targets, max_bytes, version, read_committed).await;
         let done = total_bytes >= request.min_bytes.max(1) as usize
             || watchers.is_empty()
             || tokio::time::Instant::now() >= deadline;
@@ -179,7 +178,9 @@ async fn read_all(
         let records = if budget == 0 || target.fetch_offset >= upto {
             Ok(bytes::Bytes::new())
         } else {
-            partition.read(target.fetch_offset, budget.max(1), upto).await
+            partition
+                .read(target.fetch_offset, budget.max(1), upto)
+                .await
         };
         match records {
             Ok(records) => {

@@ -104,7 +104,11 @@ fn fetch_group(
         .fetch(group_id, wanted)
         .into_iter()
         .map(|(topic, partition, value)| {
-            if require_stable && ctx.groups.has_pending_txn_offset(group_id, &topic, partition) {
+            if require_stable
+                && ctx
+                    .groups
+                    .has_pending_txn_offset(group_id, &topic, partition)
+            {
                 (topic, partition, None, ec::UNSTABLE_OFFSET_COMMIT)
             } else {
                 (topic, partition, value, ec::NONE)

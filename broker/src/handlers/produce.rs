@@ -237,7 +237,8 @@ fn submit_partition(
             return ready_error(index, ec::INVALID_RECORD);
         }
         if header.is_transactional() {
-            if let Err(code) = check_transactional(ctx, transactional_id, &topic.name, index, header)
+            if let Err(code) =
+                check_transactional(ctx, transactional_id, &topic.name, index, header)
             {
                 return ready_error(index, code);
             }

@@ -39,7 +39,10 @@ fn partitions_of(ctx: &Ctx, topics: &[AddPartitionsToTxnTopic]) -> Vec<(String, 
     topics
         .iter()
         .flat_map(|t| {
-            let known = image.topics.get(t.name.as_str()).map(|m| m.partitions.len());
+            let known = image
+                .topics
+                .get(t.name.as_str())
+                .map(|m| m.partitions.len());
             t.partitions.iter().map(move |p| {
                 let exists = known.is_some_and(|n| *p >= 0 && (*p as usize) < n);
                 (t.name.to_string(), *p, exists)
@@ -93,10 +96,12 @@ async fn add_one(
     }
     if verify_only {
         return topic_results(&partitions, |(topic, index, _)| {
-            match ctx
-                .txns
-                .verify(transactional_id, producer_id, epoch, &(topic.clone(), *index))
-            {
+            match ctx.txns.verify(
+                transactional_id,
+                producer_id,
+                epoch,
+                &(topic.clone(), *index),
+            ) {
                 Ok(()) => ec::NONE,
                 Err(code) => code,
             }
@@ -425,7 +430,9 @@ pub fn describe_producers(
                                         .with_last_sequence(view.last_sequence)
                                         .with_last_timestamp(view.last_timestamp)
                                         .with_coordinator_epoch(-1)
-                                        .with_current_txn_start_offset(view.current_txn_start_offset)
+                                        .with_current_txn_start_offset(
+                                            view.current_txn_start_offset,
+                                        )
                                 })
                                 .collect(),
                         ),

@@ -94,7 +94,11 @@ mod tests {
             assert!(header.is_control() && header.is_transactional());
             assert_eq!(header.size_bytes(), bytes.len());
             assert_eq!(
-                (header.producer_id, header.producer_epoch, header.base_sequence),
+                (
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence
+                ),
                 (42, 3, -1)
             );
             assert_eq!(header.record_count, 1);
@@ -102,10 +106,7 @@ mod tests {
             // Kafka's layout, byte for byte: key (0, type), value (0, coordinator epoch).
             let set = RecordBatchDecoder::decode(&mut bytes.clone()).unwrap();
             let record = &set.records[0];
-            assert_eq!(
-                record.key.as_deref(),
-                Some(&[0u8, 0, 0, commit as u8][..])
-            );
+            assert_eq!(record.key.as_deref(), Some(&[0u8, 0, 0, commit as u8][..]));
             assert_eq!(record.value.as_deref(), Some(&[0u8, 0, 0, 0, 0, 7][..]));
         }
     }

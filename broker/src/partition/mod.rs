@@ -89,7 +89,10 @@ impl PartitionShared {
         self.compacted_records.fetch_add(records, Ordering::Relaxed);
     }
 
-    pub fn set_producers(&self, producers: std::collections::BTreeMap<i64, state_machine::ProducerView>) {
+    pub fn set_producers(
+        &self,
+        producers: std::collections::BTreeMap<i64, state_machine::ProducerView>,
+    ) {
         *self.producers.lock().unwrap_or_else(|p| p.into_inner()) = producers;
     }
 
@@ -369,7 +372,11 @@ impl Partition {
 
     /// The producers that wrote here, with their epoch, last sequence and open transaction.
     pub fn producers(&self) -> Vec<(i64, state_machine::ProducerView)> {
-        let producers = self.shared.producers.lock().unwrap_or_else(|p| p.into_inner());
+        let producers = self
+            .shared
+            .producers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         producers.iter().map(|(id, view)| (*id, *view)).collect()
     }
 

@@ -47,7 +47,11 @@ pub async fn write(
         let Some(raft_group) = image
             .topics
             .get(topic)
-            .and_then(|t| usize::try_from(index).ok().and_then(|i| t.partitions.get(i)))
+            .and_then(|t| {
+                usize::try_from(index)
+                    .ok()
+                    .and_then(|i| t.partitions.get(i))
+            })
             .copied()
         else {
             return Ok(());
@@ -134,7 +138,11 @@ async fn write_remote(
 
 /// A marker sent by the coordinator of another node, for a partition led here.
 impl TxnMarkerWriter for TxnCoordinator {
-    fn write_marker(self: Arc<Self>, group: u64, marker: Bytes) -> BoxFuture<'static, Result<i64, i16>> {
+    fn write_marker(
+        self: Arc<Self>,
+        group: u64,
+        marker: Bytes,
+    ) -> BoxFuture<'static, Result<i64, i16>> {
         async move {
             if crate::partition::batch::parse_header(&marker)
                 .map(|h| h.is_control() && h.size_bytes() == marker.len())

@@ -176,7 +176,10 @@ impl TxnCoordinator {
 
     /// The `__transaction_state` partition of `transactional_id` and its coordinator epoch, if
     /// this node leads it and has loaded it.
-    fn partition_for(self: &Arc<Self>, transactional_id: &str) -> Result<(Arc<Partition>, u64), i16> {
+    fn partition_for(
+        self: &Arc<Self>,
+        transactional_id: &str,
+    ) -> Result<(Arc<Partition>, u64), i16> {
         let raft_group = self.state_group(transactional_id)?;
         let partition = self.replicas.get(raft_group).ok_or(ec::NOT_COORDINATOR)?;
         let Some((_, term)) = partition.leader() else {
@@ -336,7 +339,12 @@ impl TxnCoordinator {
             InitOutcome::Ready(next) => {
                 let answer = (next.producer_id, next.producer_epoch);
                 self.settle(transactional_id, Some(next), true);
-                tracing::info!(transactional_id, producer_id = answer.0, epoch = answer.1, "initialized a transactional producer");
+                tracing::info!(
+                    transactional_id,
+                    producer_id = answer.0,
+                    epoch = answer.1,
+                    "initialized a transactional producer"
+                );
                 Ok(answer)
             }
             InitOutcome::FenceAndAbort(aborting) => {
@@ -370,9 +378,10 @@ impl TxnCoordinator {
             };
             if entry.busy {
                 // Kafka checks the producer first: a fenced one learns it even now.
-                if let Err(code) = entry
-                    .metadata
-                    .add_partitions(producer_id, epoch, &BTreeSet::new(), 0)
+                if let Err(code) =
+                    entry
+                        .metadata
+                        .add_partitions(producer_id, epoch, &BTreeSet::new(), 0)
                 {
                     return code;
                 }
@@ -494,7 +503,12 @@ impl TxnCoordinator {
             .filter_map(Result::err)
             .collect();
         if let Some(code) = failed.first() {
-            tracing::warn!(transactional_id, code, failed = failed.len(), "writing transaction markers; will retry");
+            tracing::warn!(
+                transactional_id,
+                code,
+                failed = failed.len(),
+                "writing transaction markers; will retry"
+            );
             return self.settle(transactional_id, None, true);
         }
         let completed = prepared.complete(now_ms());
@@ -505,7 +519,11 @@ impl TxnCoordinator {
         match written.await {
             Ok(()) => self.settle(transactional_id, Some(completed), true),
             Err(code) => {
-                tracing::warn!(transactional_id, code, "completing a transaction; will retry");
+                tracing::warn!(
+                    transactional_id,
+                    code,
+                    "completing a transaction; will retry"
+                );
                 self.settle(transactional_id, None, true);
             }
         }
@@ -634,7 +652,10 @@ fn load_partition(
     for entry in partition.batches()? {
         let stored = partition.entry_records(&entry)?;
         let decoded = crate::group::store::decode_records(stored).map_err(|e| {
-            anyhow::anyhow!("decoding {TRANSACTION_STATE_TOPIC} entry {}: {e}", entry.log_index)
+            anyhow::anyhow!(
+                "decoding {TRANSACTION_STATE_TOPIC} entry {}: {e}",
+                entry.log_index
+            )
         })?;
         for record in decoded {
             let Some(id) = record.key.and_then(store::decode_key) else {

@@ -263,7 +263,12 @@ impl TxnMetadata {
 
     /// Whether a transactional batch of this producer may be appended to `partition`: its
     /// transaction is ongoing and contains it (KIP-890's verification, V1 clients).
-    pub fn verify(&self, producer_id: i64, epoch: i16, partition: &(String, i32)) -> Result<(), i16> {
+    pub fn verify(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        partition: &(String, i32),
+    ) -> Result<(), i16> {
         if producer_id != self.producer_id || epoch < self.producer_epoch {
             return Err(ec::INVALID_PRODUCER_EPOCH);
         }
@@ -361,16 +366,25 @@ mod tests {
             .unwrap();
         assert_eq!((added.state, added.start_ms), (TxnState::Ongoing, 10));
         // Adding what is already there writes nothing.
-        assert_eq!(added.add_partitions(7, 0, &partitions(&[("t", 1)]), 11), Ok(None));
+        assert_eq!(
+            added.add_partitions(7, 0, &partitions(&[("t", 1)]), 11),
+            Ok(None)
+        );
         assert_eq!(added.verify(7, 0, &("t".into(), 1)), Ok(()));
-        assert_eq!(added.verify(7, 0, &("u".into(), 0)), Err(ec::INVALID_TXN_STATE));
+        assert_eq!(
+            added.verify(7, 0, &("u".into(), 0)),
+            Err(ec::INVALID_TXN_STATE)
+        );
         let EndOutcome::Prepare(prepared) = added.end(7, 0, true, 20).unwrap() else {
             panic!("expected a prepare");
         };
         assert_eq!(prepared.state, TxnState::PrepareCommit);
         assert_eq!(prepared.partitions.len(), 2);
         // A retry while the markers are written, and an abort of a committing transaction.
-        assert_eq!(prepared.end(7, 0, true, 21), Err(ec::CONCURRENT_TRANSACTIONS));
+        assert_eq!(
+            prepared.end(7, 0, true, 21),
+            Err(ec::CONCURRENT_TRANSACTIONS)
+        );
         assert_eq!(prepared.end(7, 0, false, 21), Err(ec::INVALID_TXN_STATE));
         assert_eq!(
             prepared.add_partitions(7, 0, &partitions(&[("t", 2)]), 21),
@@ -477,7 +491,11 @@ mod tests {
         );
         let rotated = ready(m.init_producer_id(60_000, None, Some(8), 1));
         assert_eq!(
-            (rotated.producer_id, rotated.producer_epoch, rotated.last_producer_id),
+            (
+                rotated.producer_id,
+                rotated.producer_epoch,
+                rotated.last_producer_id
+            ),
             (8, 0, 7)
         );
     }

@@ -58,7 +58,10 @@ mod tests {
         assert_eq!(decode_key(Bytes::from_static(&[0, 0, 5, b'a'])), None);
         let mut metadata = TxnMetadata::new(9, 60_000, 5);
         metadata.partitions.insert(("t".into(), 3));
-        assert_eq!(decode_value(&encode_value(&metadata)), Some(metadata.clone()));
+        assert_eq!(
+            decode_value(&encode_value(&metadata)),
+            Some(metadata.clone())
+        );
         let bytes = batch("id", &metadata, 5).unwrap();
         let records = crate::group::store::decode_records(bytes).unwrap();
         assert_eq!(records.len(), 1);
