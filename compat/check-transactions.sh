@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Transactions (exactly-once) with the official Java client 4.3.1 (java/TxnCheck.java), one
-# node: a transactional producer commits, aborts and commits again; a read_committed consumer
-# sees only the committed records, a read_uncommitted one all of them, and an open transaction
-# holds the last stable offset back; a second producer with the same transactional.id fences
-# the first (its commit fails, its records are aborted); a consume-transform-produce loop with
+# Transactions (exactly-once) with the official Java client 4.3.1 (java/TxnCheck.java) and
+# Kafka's kafka-transactions tool, one node: a transactional producer commits, aborts and
+# commits again; a read_committed consumer sees only the committed records, a read_uncommitted
+# one all of them, and an open transaction holds the last stable offset back; a second
+# producer with the same transactional.id fences the first (its commit fails, its records are
+# aborted); transaction.timeout.ms above transaction.max.timeout.ms is refused and a
+# transaction past its timeout is aborted by the coordinator; kafka-transactions lists and
+# describes an open transaction and its producer; a consume-transform-produce loop with
 # sendOffsetsToTransaction, aborting every third transaction and rewinding, writes every input
 # exactly once and leaves the group committed at the input's end.
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=compat/kafka-tools-lib.sh
+source "$COMPAT_DIR/kafka-tools-lib.sh"
 
 java_build
 start_broker
@@ -19,7 +24,37 @@ section() { # NAME ARGS...
     grep -v ' WARN ' "$WORK/$name.out" | sed "s/^/  /" >&2
 }
 
+# kafka-transactions list / describe / describe-producers / find-hanging while a transaction
+# of TxnCheck hold is open.
+tools() {
+    local topic="txn-hold-$$" id="txn-hold-txn-hold-$$" pid waited=0
+    java_run 80 TxnCheck hold "$BOOTSTRAP" "$topic" "$WORK/hold.stop" >"$WORK/hold.out" 2>&1 &
+    pid=$!
+    until grep -q '^OPEN' "$WORK/hold.out"; do
+        kill -0 "$pid" 2>/dev/null || { cat "$WORK/hold.out" >&2; fail "TxnCheck hold ended"; }
+        ((waited++ < 300)) || fail "no open transaction after 30 s"
+        sleep 0.1
+    done
+    kt transactions --bootstrap-server "$BOOTSTRAP" list
+    # Tab-separated, padded columns.
+    local sp='[[:space:]]+'
+    grep -qE "^$id${sp}1${sp}[0-9]+${sp}Ongoing[[:space:]]*$" "$OUT" \
+        || kt_fail "list: no Ongoing $id coordinated by 1"
+    kt transactions --bootstrap-server "$BOOTSTRAP" describe --transactional-id "$id"
+    grep -qE "^1${sp}$id${sp}[0-9]+${sp}0${sp}Ongoing${sp}60000${sp}[0-9]+${sp}[0-9]+${sp}$topic-0[[:space:]]*$" "$OUT" \
+        || kt_fail "describe: not Ongoing at epoch 0 with $topic-0"
+    kt transactions --bootstrap-server "$BOOTSTRAP" describe-producers --topic "$topic" --partition 0
+    grep -qE "^[0-9]+${sp}0${sp}-1${sp}2${sp}[0-9]+${sp}0[[:space:]]*$" "$OUT" \
+        || kt_fail "describe-producers: no producer at epoch 0, last sequence 2, transaction from offset 0"
+    kt transactions --bootstrap-server "$BOOTSTRAP" find-hanging --broker-id 1
+    touch "$WORK/hold.stop"
+    wait "$pid" || { cat "$WORK/hold.out" >&2; fail "TxnCheck hold"; }
+    log "kafka-transactions: list, describe, describe-producers, find-hanging"
+}
+
 section commit-abort "txn-ca-$$"
 section fence "txn-fence-$$"
+section timeout "txn-timeout-$$"
+tools
 section ctp "txn-ctp-$$" 600
 log "PASS"

@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -37,6 +38,15 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *       a second producer with the same transactional.id fences the first: the first one's
  *       commit fails with ProducerFencedException, its open transaction is aborted, the second
  *       one's records are the only ones read_committed sees
+ *   TxnCheck timeout BOOTSTRAP TOPIC
+ *       transaction.timeout.ms above transaction.max.timeout.ms is refused at initTransactions;
+ *       a transaction left open past its 2 s timeout is aborted by the coordinator: its
+ *       records never become visible to read_committed, the last stable offset moves past
+ *       them, and the producer's late commit fails (fenced)
+ *   TxnCheck hold BOOTSTRAP TOPIC STOPFILE
+ *       keeps a transaction open (3 records flushed to partition 0, transactional id
+ *       txn-hold-TOPIC), printing OPEN once it is, until STOPFILE exists (60 s at most),
+ *       then commits
  *   TxnCheck ctp BOOTSTRAP TOPIC RECORDS
  *       consume-transform-produce: a read_committed group consumer, a transactional producer,
  *       sendOffsetsToTransaction; every third transaction is aborted and the consumer rewinds
@@ -56,6 +66,12 @@ public final class TxnCheck {
                     break;
                 case "fence":
                     fence(args[1], args[2]);
+                    break;
+                case "timeout":
+                    timeout(args[1], args[2]);
+                    break;
+                case "hold":
+                    hold(args[1], args[2], java.nio.file.Path.of(args[3]));
                     break;
                 case "ctp":
                     ctp(args[1], args[2], Integer.parseInt(args[3]));
@@ -240,6 +256,87 @@ public final class TxnCheck {
         int rawCount = raw.values().stream().mapToInt(List::size).sum();
         Util.check(rawCount == 12, "read_uncommitted saw %d records, expected the zombie's 6 and 6 committed", rawCount);
         Util.info("the zombie's 6 records aborted, the new producer's 6 committed");
+    }
+
+    static KafkaProducer<String, String> producer(String bootstrap, String transactionalId, int timeoutMs) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
+        p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, timeoutMs);
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 15000);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
+        return new KafkaProducer<>(p);
+    }
+
+    static void timeout(String bootstrap, String topic) throws Exception {
+        try (Admin admin = Util.admin(bootstrap)) {
+            Util.createTopic(admin, topic, 2, null);
+        }
+        try (KafkaProducer<String, String> p = producer(bootstrap, "txn-too-long-" + topic, 3_600_000)) {
+            p.initTransactions();
+            throw new AssertionError("a transaction.timeout.ms of 1 h was accepted (max 15 min)");
+        } catch (KafkaException e) {
+            // INVALID_TRANSACTION_TIMEOUT, which the 4.3 client reports as "Unexpected error"
+            // with the error's message.
+            Util.check(String.valueOf(e.getMessage()).contains("transaction.max.timeout.ms"),
+                    "initTransactions with a 1 h timeout: %s", e);
+            Util.info("transaction.timeout.ms 3600000: %s", e.getMessage());
+        }
+        Map<TopicPartition, Long> before = endOffsets(bootstrap, topic, 2, "read_committed");
+        KafkaProducer<String, String> p = producer(bootstrap, "txn-expire-" + topic, 2000);
+        p.initTransactions();
+        p.beginTransaction();
+        send(p, topic, "x", 0, 4);
+        p.flush();
+        long deadline = System.currentTimeMillis() + 20000;
+        Map<TopicPartition, Long> stable;
+        Map<TopicPartition, Long> high;
+        while (true) {
+            stable = endOffsets(bootstrap, topic, 2, "read_committed");
+            high = endOffsets(bootstrap, topic, 2, "read_uncommitted");
+            if (stable.equals(high)) {
+                break;
+            }
+            Util.check(System.currentTimeMillis() < deadline, "the expired transaction was not aborted: LSO %s, HW %s",
+                    stable, high);
+            TimeUnit.MILLISECONDS.sleep(200);
+        }
+        for (TopicPartition tp : high.keySet()) {
+            // 2 records and the ABORT marker on each partition.
+            Util.check(high.get(tp) == before.get(tp) + 3, "%s: end %d, expected %d + 3", tp, high.get(tp),
+                    before.get(tp));
+        }
+        Util.check(readAll(bootstrap, topic, 2, "read_committed").isEmpty(),
+                "read_committed saw records of the expired transaction");
+        try {
+            p.commitTransaction();
+            throw new AssertionError("the expired transaction committed");
+        } catch (KafkaException e) {
+            Util.info("late commit of the expired transaction: %s", e.getClass().getSimpleName());
+        }
+        p.close(Duration.ofSeconds(5));
+        Util.info("expired after 2 s: aborted by the coordinator, LSO = high watermark %s", high);
+    }
+
+    static void hold(String bootstrap, String topic, java.nio.file.Path stop) throws Exception {
+        try (Admin admin = Util.admin(bootstrap)) {
+            Util.createTopic(admin, topic, 1, null);
+        }
+        try (KafkaProducer<String, String> p = producer(bootstrap, "txn-hold-" + topic)) {
+            p.initTransactions();
+            p.beginTransaction();
+            for (int i = 0; i < 3; i++) {
+                p.send(new ProducerRecord<>(topic, 0, null, "h" + i));
+            }
+            p.flush();
+            Util.info("OPEN");
+            long deadline = System.currentTimeMillis() + 60000;
+            while (!java.nio.file.Files.exists(stop) && System.currentTimeMillis() < deadline) {
+                TimeUnit.MILLISECONDS.sleep(100);
+            }
+            p.commitTransaction();
+        }
     }
 
     static void ctp(String bootstrap, String topic, int records) throws Exception {

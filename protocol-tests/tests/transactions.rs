@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
@@ -16,7 +15,7 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 };
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use protocol_tests::{transactional_batch, RawClient, TestBroker};
+use protocol_tests::{fetch_request, transactional_batch, RawClient, TestBroker};
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -129,19 +128,7 @@ async fn end(client: &mut RawClient, id: &str, producer: (i64, i16), commit: boo
 }
 
 async fn fetch(client: &mut RawClient, topic: &str, isolation: i8) -> PartitionData {
-    let request = FetchRequest::default()
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
-        .with_max_bytes(1 << 20)
-        .with_isolation_level(isolation)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(s(topic)))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(0)
-                .with_current_leader_epoch(-1)
-                .with_partition_max_bytes(1 << 20)])]);
+    let request = fetch_request(topic, 0, 0).with_isolation_level(isolation);
     let mut response = client.request(11, &request).await;
     response.responses.remove(0).partitions.remove(0)
 }
