@@ -633,7 +633,10 @@ impl Partition {
         let view = cleaner::LogView {
             log_start_offset: self.log_start_offset(),
             clean_offset: self.clean_offset(),
-            high_watermark: self.high_watermark(),
+            // Nothing at or past the last stable offset is cleaned (as Kafka's first
+            // uncleanable offset): a newer record of an open transaction that may still abort
+            // must not make an older committed one of its key go.
+            high_watermark: self.last_stable_offset(),
             retained_bytes: self.retained_bytes(),
             tombstone_horizon: Some(self.shared.tombstone_horizon.load(Ordering::Acquire))
                 .filter(|h| *h != i64::MAX),
