@@ -76,6 +76,20 @@ pub(crate) fn describe() {
     );
     describe_storage();
     describe_gauge!(
+        "broker_cleaner_cleanable_bytes",
+        Unit::Bytes,
+        "Bytes of a compacted topic's partitions led here that a compaction pass could clean now."
+    );
+    metrics::describe_counter!(
+        "broker_cleaner_reclaimed_bytes_total",
+        Unit::Bytes,
+        "Bytes of record batches compaction removed from a topic's replicas on this broker."
+    );
+    describe_gauge!(
+        "broker_cleaner_lag_records",
+        "Records of a compacted topic's replicas here not cleaned yet (high watermark minus the first dirty offset)."
+    );
+    describe_gauge!(
         "broker_consumer_groups",
         "Consumer groups (classic and KIP-848) coordinated here, by state."
     );
@@ -149,6 +163,38 @@ pub fn collect(node: Option<&NodeView>) {
     );
     storage(node);
     consumer_groups(&node.ctx.groups);
+    cleaner(node);
+}
+
+/// Compaction, per compacted topic: the bytes a pass could clean now (on the partitions led
+/// here, as of the leader's last look), the bytes passes gave back on this broker, and the
+/// records not cleaned yet (high watermark minus the first dirty offset: the dirty section and
+/// the active segment).
+fn cleaner(node: &NodeView) {
+    let image = node.ctx.metadata.current();
+    for topic in image.topics.values() {
+        if !crate::partition::cleaner::compacts(&image, &node.ctx.config, topic) {
+            continue;
+        }
+        let (mut cleanable, mut reclaimed, mut lag) = (0u64, 0u64, 0i64);
+        for group in &topic.partitions {
+            let Some(partition) = node.ctx.replicas.get(*group) else {
+                continue;
+            };
+            let (cleanable_bytes, reclaimed_bytes) = partition.compaction_stats();
+            if partition.is_leader() {
+                cleanable += cleanable_bytes;
+            }
+            reclaimed += reclaimed_bytes;
+            lag += (partition.high_watermark() - partition.clean_offset()).max(0);
+        }
+        let name = topic.name.clone();
+        metrics::gauge!("broker_cleaner_cleanable_bytes", "topic" => name.clone())
+            .set(cleanable as f64);
+        metrics::counter!("broker_cleaner_reclaimed_bytes_total", "topic" => name.clone())
+            .absolute(reclaimed);
+        metrics::gauge!("broker_cleaner_lag_records", "topic" => name).set(lag as f64);
+    }
 }
 
 /// Every state a classic or a consumer (KIP-848) group can be in, so that a state whose last

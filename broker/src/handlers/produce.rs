@@ -244,10 +244,7 @@ fn submit_partition(
             }
         }
     }
-    let compacted = image
-        .topic_config_value(&ctx.config, topic, "cleanup.policy")
-        .is_some_and(|p| p.split(',').any(|p| p.trim() == "compact"));
-    if compacted {
+    if crate::partition::cleaner::compacts(image, &ctx.config, topic) {
         for (at, header) in &batches {
             let batch = &records[*at..*at + header.size_bytes()];
             match crate::partition::compaction::all_records_keyed(batch) {

@@ -35,6 +35,15 @@ use crate::storage::{StorageError, Store, CF_LOG, CF_OFFSET_INDEX};
 /// replica stops at the same batch.
 pub const MAP_KEYS_MAX: usize = 2_000_000;
 
+/// A pass writes its rewritten batches in write batches of about this size, so its memory
+/// stays bounded however large the log. Safe without one atomic write: a pass is a function
+/// of the log, so if the broker stops halfway, the replay of the Compact entry (its checkpoint
+/// is written last) produces the same bytes again over what was already written.
+const PASS_WRITE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Batches stored at least this large live in blob files (storage::log_blob_options).
+const BLOB_BYTES_MIN: usize = 1024;
+
 /// One topic's cleaning settings (Kafka's topic configs of the same names).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CleanerConfig {
@@ -188,6 +197,9 @@ pub fn clean_log(
             delete_retention_ms,
             &mut pass,
         )?;
+        if pass.writes.size_in_bytes() >= PASS_WRITE_BYTES {
+            store.write_unsynced(std::mem::take(&mut pass.writes))?;
+        }
     }
     Ok(pass)
 }
@@ -225,6 +237,14 @@ fn clean_entry(
         Cleaned::Kept => {
             pass.bytes_after += entry.size_bytes as u64;
             pass.size_bytes += entry.size_bytes as u64;
+            // Written again as it is: a blob file is deleted only once none of its batches is
+            // referenced, and without blob garbage collection (storage::log_blob_options) a
+            // kept batch would pin the file holding every batch removed around it. Kafka's
+            // cleaner also copies the records it keeps into new segment files.
+            if stored.len() >= BLOB_BYTES_MIN {
+                pass.writes
+                    .put_cf(log_cf, log_key(group, entry.log_index), &stored);
+            }
         }
         Cleaned::Rewritten(batch) => {
             let header = super::batch::parse_header(&batch).map_err(corrupt)?;
@@ -270,6 +290,29 @@ fn corrupt(what: impl ToString) -> StorageError {
     }
 }
 
+/// Whether `topic`'s cleanup.policy includes compact (as seen by this broker).
+pub fn compacts(
+    image: &crate::metadata::MetadataState,
+    config: &Config,
+    topic: &crate::metadata::state::TopicMeta,
+) -> bool {
+    image
+        .topic_config_value(config, topic, "cleanup.policy")
+        .is_some_and(|p| p.split(',').any(|p| p.trim() == "compact"))
+}
+
+/// Bytes of the batches a pass could clean now: the dirty ones before the cleanable end.
+pub fn cleanable_bytes(dirty: &[IndexValue], config: &CleanerConfig, now_ms: i64) -> u64 {
+    let Some(end) = cleanable_end(dirty, config, now_ms) else {
+        return 0;
+    };
+    dirty
+        .iter()
+        .take_while(|b| b.base_offset < end)
+        .map(|b| b.size_bytes as u64)
+        .sum()
+}
+
 /// The leader side: every `interval`, propose a Compact for each partition this node leads
 /// whose topic compacts and whose log is worth a pass.
 pub async fn enforce(
@@ -290,10 +333,7 @@ pub async fn run_once(config: &Config, metadata: &Metadata, replicas: &Replicas)
         let Some(topic) = image.topics.get(&partition.topic) else {
             continue;
         };
-        let compacts = image
-            .topic_config_value(config, topic, "cleanup.policy")
-            .is_some_and(|p| p.split(',').any(|p| p.trim() == "compact"));
-        if !compacts || !partition.is_leader_caught_up() {
+        if !compacts(&image, config, topic) || !partition.is_leader_caught_up() {
             continue;
         }
         let number = |key: &str| {

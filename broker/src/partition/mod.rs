@@ -48,6 +48,8 @@ pub struct PartitionShared {
     clean_offset: AtomicI64,
     /// The earliest delete horizon of kept tombstones (i64::MAX: none).
     tombstone_horizon: AtomicI64,
+    /// Bytes the cleaner could clean now, as the leader last saw (metrics).
+    pub cleanable_bytes: AtomicU64,
     /// Bytes and records compaction removed here since startup (metrics).
     pub compacted_bytes: AtomicU64,
     pub compacted_records: AtomicU64,
@@ -70,6 +72,7 @@ impl PartitionShared {
             size_bytes: AtomicU64::new(0),
             clean_offset: AtomicI64::new(0),
             tombstone_horizon: AtomicI64::new(i64::MAX),
+            cleanable_bytes: AtomicU64::new(0),
             compacted_bytes: AtomicU64::new(0),
             compacted_records: AtomicU64::new(0),
             last_stable_offset: AtomicI64::new(0),
@@ -615,10 +618,12 @@ impl Partition {
             .max(self.log_start_offset())
     }
 
+    /// (bytes the cleaner could clean now as of the leader's last look, bytes compaction gave
+    /// back here since startup).
     pub fn compaction_stats(&self) -> (u64, u64) {
         (
+            self.shared.cleanable_bytes.load(Ordering::Relaxed),
             self.shared.compacted_bytes.load(Ordering::Relaxed),
-            self.shared.compacted_records.load(Ordering::Relaxed),
         )
     }
 
@@ -648,6 +653,10 @@ impl Partition {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+        self.shared.cleanable_bytes.store(
+            cleaner::cleanable_bytes(&dirty, settings, now_ms),
+            Ordering::Relaxed,
+        );
         let Some(upto) = cleaner::plan(&view, &dirty, settings, now_ms) else {
             return Ok(None);
         };
