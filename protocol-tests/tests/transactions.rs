@@ -446,7 +446,20 @@ async fn describe_and_list_transactions() {
     );
     let describe = DescribeTransactionsRequest::default()
         .with_transactional_ids(vec![txn_id("d"), txn_id("nope")]);
-    let described = client.request(0, &describe).await;
+    // "nope" may live in a partition still loading (COORDINATOR_LOAD_IN_PROGRESS, retriable).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let described = loop {
+        let described = client.request(0, &describe).await;
+        if described
+            .transaction_states
+            .iter()
+            .all(|t| t.error_code != 14)
+        {
+            break described;
+        }
+        assert!(Instant::now() < deadline, "transactions not loaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let d = &described.transaction_states[0];
     assert_eq!(
         (d.error_code, d.transaction_state.as_str(), d.producer_id.0),
