@@ -208,12 +208,7 @@ impl Coordinator {
         let mut all_loaded = true;
         for (index, raft_group) in topic.partitions.iter().enumerate() {
             let partition = self.replicas.get(*raft_group);
-            let leading = partition.as_ref().and_then(|p| {
-                let metrics = p.raft.metrics();
-                let m = metrics.borrow();
-                let caught_up = m.last_applied.map(|l| l.index) >= m.last_log_index;
-                (m.current_leader == Some(m.id)).then_some((m.current_term, caught_up))
-            });
+            let leading = partition.as_ref().and_then(|p| p.leading_term());
             let loaded = self.loaded().get(raft_group).copied();
             match (leading, loaded) {
                 (Some((term, _)), Some(at)) if term == at => {}

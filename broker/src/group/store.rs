@@ -31,6 +31,23 @@ pub struct OffsetValue {
     pub commit_timestamp: i64,
 }
 
+impl OffsetValue {
+    /// An offset a client commits now (OffsetCommit, TxnOffsetCommit); `leader_epoch` is -1
+    /// when the request version does not carry one.
+    pub fn committed(
+        offset: i64,
+        leader_epoch: i32,
+        metadata: Option<&kafka_protocol::protocol::StrBytes>,
+    ) -> OffsetValue {
+        OffsetValue {
+            offset,
+            leader_epoch,
+            metadata: metadata.map(|m| m.to_string()).unwrap_or_default(),
+            commit_timestamp: super::now_ms(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupKey {
     Offset {

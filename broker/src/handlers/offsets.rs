@@ -15,7 +15,6 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::*;
 
 use super::{str_bytes, topic_name, Ctx};
-use crate::group::now_ms;
 use crate::group::store::OffsetValue;
 use crate::protocol::error_codes as ec;
 
@@ -30,20 +29,16 @@ pub async fn commit(
         .iter()
         .flat_map(|t| {
             t.partitions.iter().map(move |p| {
-                let value = OffsetValue {
-                    offset: p.committed_offset,
-                    leader_epoch: if version >= 6 {
-                        p.committed_leader_epoch
-                    } else {
-                        -1
-                    },
-                    metadata: p
-                        .committed_metadata
-                        .as_ref()
-                        .map(|m| m.to_string())
-                        .unwrap_or_default(),
-                    commit_timestamp: now_ms(),
+                let leader_epoch = if version >= 6 {
+                    p.committed_leader_epoch
+                } else {
+                    -1
                 };
+                let value = OffsetValue::committed(
+                    p.committed_offset,
+                    leader_epoch,
+                    p.committed_metadata.as_ref(),
+                );
                 (t.name.to_string(), p.partition_index, value)
             })
         })

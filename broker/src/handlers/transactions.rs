@@ -216,20 +216,16 @@ pub async fn txn_offset_commit(
         .iter()
         .flat_map(|t| {
             t.partitions.iter().map(move |p| {
-                let value = OffsetValue {
-                    offset: p.committed_offset,
-                    leader_epoch: if version >= 2 {
-                        p.committed_leader_epoch
-                    } else {
-                        -1
-                    },
-                    metadata: p
-                        .committed_metadata
-                        .as_ref()
-                        .map(|m| m.to_string())
-                        .unwrap_or_default(),
-                    commit_timestamp: now_ms(),
+                let leader_epoch = if version >= 2 {
+                    p.committed_leader_epoch
+                } else {
+                    -1
                 };
+                let value = OffsetValue::committed(
+                    p.committed_offset,
+                    leader_epoch,
+                    p.committed_metadata.as_ref(),
+                );
                 (t.name.to_string(), p.partition_index, value)
             })
         })

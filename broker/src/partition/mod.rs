@@ -244,6 +244,14 @@ impl Partition {
             .map(|leader| (leader, metrics.current_term as i32))
     }
 
+    /// On the leader: its term, and whether it has applied its whole log (a coordinator loads
+    /// the partition's state only then).
+    pub fn leading_term(&self) -> Option<(u64, bool)> {
+        let m = self.raft_metrics();
+        let caught_up = m.last_applied.map(|l| l.index) >= m.last_log_index;
+        (m.current_leader == Some(m.id)).then_some((m.current_term, caught_up))
+    }
+
     /// False once this replica's Raft group has stopped on an error.
     pub fn is_running(&self) -> bool {
         self.raft_metrics().running_state.is_ok()
