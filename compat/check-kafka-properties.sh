@@ -11,7 +11,8 @@
 #            With COMPAT_TARGET=kafka the same file starts Apache Kafka (reference mode).
 #   env:     restarted with KAFKA_NUM_PARTITIONS=2 and KAFKA_ADVERTISED_LISTENERS (over the
 #            file): a new topic has 2 partitions, Metadata gives the new address.
-#   errors:  a misspelt key (num.partitons) and an SSL listener stop the broker at startup
+#   errors:  a misspelt key (num.partitons), an SSL listener without a PEM keystore (or with a
+#            JKS one) and a SASL listener without users stop the broker at startup
 #            with a message naming the line.
 #   cluster: 3 nodes, each from its own server.properties (controller.quorum.voters and
 #            kbroker.peers): kcat -L lists 3 brokers, kafka-topics creates a topic with
@@ -133,8 +134,13 @@ if section errors; then
         grep -q -- "$expected" "$refusal" || fail "broker with '$*': expected '$expected' in: $(cat "$refusal")"
     }
     expect_refusal "line 3: num.partitons: not a Kafka broker config" "num.partitons=3"
-    expect_refusal "only PLAINTEXT is supported" "listeners=SSL://127.0.0.1:$(free_port)"
-    log "errors: a misspelt key and an SSL listener are refused at startup"
+    expect_refusal "line 3: listeners: listener SSL is SSL: set ssl.keystore.type=PEM" \
+        "listeners=SSL://127.0.0.1:$(free_port)"
+    expect_refusal "ssl.keystore.type is JKS: only PEM is supported" \
+        "listeners=SSL://127.0.0.1:$(free_port)" "ssl.keystore.location=/etc/kafka/keystore.jks"
+    expect_refusal "listener SASL_PLAINTEXT enables PLAIN but has no users" \
+        "listeners=SASL_PLAINTEXT://127.0.0.1:$(free_port)"
+    log "errors: a misspelt key, a TLS listener without a PEM keystore and a SASL listener without users are refused at startup"
 fi
 
 if section cluster; then

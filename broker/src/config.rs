@@ -5,6 +5,7 @@
 //! embedded default. Every limit lives here, unit last.
 
 mod kafka;
+pub mod security;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use serde::Deserialize;
+
+pub use security::{ListenerConfig, SaslConfig, SaslMechanism, SecurityProtocol};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -25,7 +28,7 @@ pub struct Args {
     pub config: Option<PathBuf>,
     #[arg(long, env = "BROKER_NODE_ID")]
     pub node_id: Option<u64>,
-    /// Address the Kafka listener binds to.
+    /// Address the Kafka listener binds to (the first of several `listeners`).
     #[arg(long, env = "BROKER_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// host:port clients are told to connect to (Metadata, FindCoordinator).
@@ -115,9 +118,14 @@ struct FileConfig {
     raft_listen: Option<SocketAddr>,
     fetch_cache_bytes: Option<usize>,
     raft_heartbeat_interval_ms: Option<u64>,
+    /// connection.failed.authentication.delay.ms
+    failed_authentication_delay_ms: Option<u64>,
     /// Static broker configs by Kafka name (server.properties and `KAFKA_*` only).
     #[serde(skip)]
     broker_configs: BTreeMap<String, String>,
+    /// Every client listener with its security (server.properties and `KAFKA_*` only).
+    #[serde(skip)]
+    listeners: Option<Vec<ListenerConfig>>,
 }
 
 impl FileConfig {
@@ -186,7 +194,11 @@ impl FileConfig {
             raft_heartbeat_interval_ms: self
                 .raft_heartbeat_interval_ms
                 .or(under.raft_heartbeat_interval_ms),
+            failed_authentication_delay_ms: self
+                .failed_authentication_delay_ms
+                .or(under.failed_authentication_delay_ms),
             broker_configs,
+            listeners: self.listeners.or(under.listeners),
         }
     }
 }
@@ -204,9 +216,9 @@ pub struct Peer {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub node_id: u64,
-    pub listen: SocketAddr,
-    pub advertised_host: String,
-    pub advertised_port: i32,
+    /// The client listeners, never empty. The first is this broker's address in the cluster
+    /// (`kbroker.peers`, `--listen`, `--advertised-listener`).
+    pub listeners: Vec<ListenerConfig>,
     pub data_dir: PathBuf,
     pub metrics_listen: SocketAddr,
     pub metrics_per_partition: bool,
@@ -279,6 +291,10 @@ pub struct Config {
     /// it must exceed the slowest peer round trip or nothing commits. Elections time out after
     /// 4-8 heartbeat intervals, so failover takes about 8-12 of them.
     pub raft_heartbeat_interval_ms: u64,
+    /// connection.failed.authentication.delay.ms: a failed SASL authentication is answered (and
+    /// its connection closed) only after this long, which slows down password guessing without
+    /// holding anything but that connection's timer.
+    pub failed_authentication_delay_ms: u64,
     /// Static broker configs by Kafka name (e.g. log.retention.ms): below the dynamic ones,
     /// above Kafka's defaults, described as STATIC_BROKER_CONFIG.
     pub broker_configs: BTreeMap<String, String>,
@@ -291,6 +307,8 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9644";
 pub const DEFAULT_LOG_LEVEL: &str = "info,openraft=off";
 pub const DEFAULT_FETCH_CACHE_BYTES: usize = 256 * 1024 * 1024;
 pub const DEFAULT_RAFT_HEARTBEAT_INTERVAL_MS: u64 = 150;
+/// Kafka's connection.failed.authentication.delay.ms.
+pub const FAILED_AUTHENTICATION_DELAY_MS: u64 = 100;
 
 /// Kafka's defaults for its limits of the same names (see the fields of [`Config`]).
 pub const CONNECTIONS_PER_IP_MAX: u32 = i32::MAX as u32;
@@ -317,16 +335,24 @@ impl Config {
         args: Args,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<Config> {
-        let (file, notices) = read_files(args.config.as_deref(), vars)?;
+        let (mut file, notices) = read_files(args.config.as_deref(), vars)?;
         let listen = args
             .listen
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("constant address parses"));
         let advertised = args
             .advertised_listener
-            .or(file.advertised_listener)
+            .or(file.advertised_listener.take())
             .unwrap_or_else(|| listen.to_string());
         let (advertised_host, advertised_port) = split_host_port(&advertised)?;
+        let mut listeners = file
+            .listeners
+            .take()
+            .unwrap_or_else(|| vec![ListenerConfig::plaintext(listen)]);
+        listeners[0].bind = listen;
+        listeners[0].advertised_host = advertised_host;
+        listeners[0].advertised_port = advertised_port;
+        check_listeners(&listeners)?;
         let node_id = args.node_id.or(file.node_id).unwrap_or(1);
         let peers = match args.peers.or(file.peers) {
             Some(list) => parse_peers(&list)?,
@@ -338,9 +364,7 @@ impl Config {
         check_raft_bind(file.raft_listen, peers.iter().find(|p| p.id == node_id))?;
         Ok(Config {
             node_id,
-            listen,
-            advertised_host,
-            advertised_port,
+            listeners,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
@@ -413,6 +437,9 @@ impl Config {
             join: args.join || file.join.unwrap_or(false),
             peers,
             raft_bind: file.raft_listen,
+            failed_authentication_delay_ms: file
+                .failed_authentication_delay_ms
+                .unwrap_or(FAILED_AUTHENTICATION_DELAY_MS),
             broker_configs: file.broker_configs,
             notices,
         })
@@ -422,9 +449,9 @@ impl Config {
     pub fn for_test(data_dir: PathBuf) -> Config {
         Config {
             node_id: 1,
-            listen: "127.0.0.1:0".parse().expect("constant address parses"),
-            advertised_host: "127.0.0.1".into(),
-            advertised_port: 0,
+            listeners: vec![ListenerConfig::plaintext(
+                "127.0.0.1:0".parse().expect("constant address parses"),
+            )],
             data_dir,
             metrics_listen: "127.0.0.1:0".parse().expect("constant address parses"),
             metrics_per_partition: false,
@@ -458,9 +485,15 @@ impl Config {
             raft_bind: None,
             fetch_cache_bytes: DEFAULT_FETCH_CACHE_BYTES,
             raft_heartbeat_interval_ms: DEFAULT_RAFT_HEARTBEAT_INTERVAL_MS,
+            failed_authentication_delay_ms: FAILED_AUTHENTICATION_DELAY_MS,
             broker_configs: BTreeMap::new(),
             notices: Vec::new(),
         }
+    }
+
+    /// The first client listener: this broker's address in the cluster.
+    pub fn primary_listener(&self) -> &ListenerConfig {
+        &self.listeners[0]
     }
 
     /// The settings a deployment most often gets wrong, one `name=value` a line, in Kafka's
@@ -471,16 +504,27 @@ impl Config {
             .iter()
             .map(|p| format!("{}@{}/{}", p.id, p.kafka, p.raft))
             .collect();
+        let mut listeners: Vec<String> = self
+            .listeners
+            .iter()
+            .map(|l| format!("{}://{}", l.name, l.bind))
+            .collect();
+        listeners.extend(self.raft_bind.map(|raft| format!("CONTROLLER://{raft}")));
+        let advertised: Vec<String> = self
+            .listeners
+            .iter()
+            .map(|l| format!("{}://{}", l.name, l.advertised()))
+            .collect();
+        let protocols: Vec<String> = self
+            .listeners
+            .iter()
+            .map(|l| format!("{}:{}", l.name, l.protocol.name()))
+            .collect();
         let mut lines = vec![
             format!("node.id={}", self.node_id),
-            match self.raft_bind {
-                Some(raft) => format!("listeners=PLAINTEXT://{},CONTROLLER://{raft}", self.listen),
-                None => format!("listeners=PLAINTEXT://{}", self.listen),
-            },
-            format!(
-                "advertised.listeners=PLAINTEXT://{}:{}",
-                self.advertised_host, self.advertised_port
-            ),
+            format!("listeners={}", listeners.join(",")),
+            format!("advertised.listeners={}", advertised.join(",")),
+            format!("listener.security.protocol.map={}", protocols.join(",")),
             format!("log.dirs={}", self.data_dir.display()),
             format!("kbroker.peers={}", peers.join(",")),
             format!("kbroker.join={}", self.join),
@@ -495,6 +539,22 @@ impl Config {
                 self.default_replication_factor
             ),
         ];
+        for listener in &self.listeners {
+            if let Some(sasl) = &listener.sasl {
+                let mechanisms: Vec<&str> = sasl.mechanisms.iter().map(|m| m.name()).collect();
+                let users: Vec<&str> = sasl.plain_users.keys().map(String::as_str).collect();
+                lines.push(format!(
+                    "listener.name.{}.sasl.enabled.mechanisms={}",
+                    listener.name.to_ascii_lowercase(),
+                    mechanisms.join(",")
+                ));
+                lines.push(format!(
+                    "listener.name.{}: PLAIN users {}",
+                    listener.name.to_ascii_lowercase(),
+                    users.join(",")
+                ));
+            }
+        }
         lines.extend(self.broker_configs.iter().map(|(k, v)| format!("{k}={v}")));
         lines.join("\n")
     }
@@ -529,6 +589,26 @@ fn read_files(
     let file: FileConfig = toml::from_str(&text).map_err(|e| context(e.into()))?;
     let (env, notices) = kafka::file_config(kafka::env_settings(vars))?;
     Ok((env.over(file), notices))
+}
+
+/// Listener names and bind addresses are each used once.
+fn check_listeners(listeners: &[ListenerConfig]) -> anyhow::Result<()> {
+    for (index, listener) in listeners.iter().enumerate() {
+        for other in &listeners[..index] {
+            if other.name == listener.name {
+                anyhow::bail!("listener name {} is used twice", listener.name);
+            }
+            if other.bind == listener.bind && listener.bind.port() != 0 {
+                anyhow::bail!(
+                    "listeners {} and {} both bind {}",
+                    other.name,
+                    listener.name,
+                    listener.bind
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The other nodes connect to this node's Raft address in the peers, so a separate bind
@@ -590,8 +670,11 @@ mod tests {
     #[test]
     fn defaults_are_embedded() {
         let config = Config::load_with_env(Args::parse_from(["broker"]), []).unwrap();
-        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(config.advertised_port, 9092);
+        assert_eq!(config.listeners.len(), 1);
+        let listener = config.primary_listener();
+        assert_eq!(listener.bind.to_string(), DEFAULT_LISTEN);
+        assert_eq!(listener.protocol, SecurityProtocol::Plaintext);
+        assert_eq!(listener.advertised(), DEFAULT_LISTEN);
         assert_eq!(config.request_bytes_max, 100 * 1024 * 1024);
         assert_eq!(config.flush_policy, FlushPolicy::Fsync);
         assert_eq!(config.metrics_listen.to_string(), DEFAULT_METRICS_LISTEN);
@@ -628,7 +711,7 @@ mod tests {
         ]);
         let config = Config::load_with_env(args, []).unwrap();
         assert_eq!(config.node_id, 7);
-        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.primary_listener().bind.port(), 9100);
     }
 
     #[test]
@@ -677,11 +760,8 @@ mod tests {
         let config = Config::load_with_env(args, vars).unwrap();
         assert_eq!(config.node_id, 5);
         assert_eq!(config.num_partitions, 6);
-        assert_eq!(config.listen.port(), 9300);
-        assert_eq!(
-            (config.advertised_host.as_str(), config.advertised_port),
-            ("127.0.0.1", 9300)
-        );
+        assert_eq!(config.primary_listener().bind.port(), 9300);
+        assert_eq!(config.primary_listener().advertised(), "127.0.0.1:9300");
         assert_eq!(
             config
                 .broker_configs

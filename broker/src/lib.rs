@@ -15,6 +15,7 @@ pub mod partition;
 pub mod protocol;
 pub mod raft;
 pub mod replicas;
+pub mod security;
 pub mod server;
 pub mod storage;
 pub mod txn;

@@ -97,6 +97,14 @@ fn describe() {
         "Client connections closed on accept, by the limit that refused them (max.connections.per.ip)."
     );
     describe_counter!(
+        "broker_sasl_authentications_total",
+        "SASL authentications that ended, by mechanism and result (success, failure)."
+    );
+    describe_counter!(
+        "broker_tls_handshake_failures_total",
+        "Connections to a TLS listener closed because the TLS handshake failed or timed out (a plaintext client, an untrusted client certificate), by listener."
+    );
+    describe_counter!(
         "broker_connections_idle_closed_total",
         "Client connections closed after connections.max.idle.ms without a request."
     );
@@ -199,6 +207,23 @@ impl Drop for ConnectionGuard {
 
 pub fn connection_refused(limit: &'static str) {
     metrics::counter!("broker_connections_refused_total", "limit" => limit).increment(1);
+}
+
+/// One step of a SASL exchange that ended it (success or failure), by mechanism.
+pub fn sasl_step(mechanism: &'static str, step: &crate::security::sasl::Step) {
+    use crate::security::sasl::Step;
+    let result = match step {
+        Step::Continue(_) => return,
+        Step::Done { .. } => "success",
+        Step::Failed(_) => "failure",
+    };
+    metrics::counter!("broker_sasl_authentications_total", "mechanism" => mechanism, "result" => result)
+        .increment(1);
+}
+
+pub fn tls_handshake_failed(listener: &str) {
+    metrics::counter!("broker_tls_handshake_failures_total", "listener" => listener.to_string())
+        .increment(1);
 }
 
 pub fn connection_idle_closed() {

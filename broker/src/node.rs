@@ -15,7 +15,7 @@ use crate::group::store::OFFSETS_TOPIC;
 use crate::group::Coordinator;
 use crate::handlers::Ctx;
 use crate::metadata::commands::{MetadataCommand, MetadataResult};
-use crate::metadata::{placement, BrokerInfo, Metadata};
+use crate::metadata::{placement, BrokerInfo, Endpoint, Metadata};
 use crate::protocol::error_codes as ec;
 use crate::raft::{Members, RaftEnv};
 use crate::replicas::Replicas;
@@ -28,8 +28,11 @@ const HAND_OVER_MAX: Duration = Duration::from_secs(10);
 
 pub struct Node {
     pub ctx: Arc<Ctx>,
+    /// Where the first client listener is bound.
     pub local_addr: SocketAddr,
-    listener: TcpListener,
+    /// Where each client listener is bound, in the order of `config.listeners`.
+    pub local_addrs: Vec<SocketAddr>,
+    listeners: Vec<TcpListener>,
     pub store: Arc<Store>,
     /// Tasks that run for the node's lifetime (metadata follower, group timers).
     background: Background,
@@ -66,14 +69,13 @@ impl Node {
         let started = Instant::now();
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| anyhow::anyhow!("creating data dir {}: {e}", config.data_dir.display()))?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("binding {}: {e}", config.listen))?;
-        let local_addr = listener.local_addr()?;
-        if config.advertised_port == 0 {
-            config.advertised_port = local_addr.port() as i32;
-        }
-        let advertised = format!("{}:{}", config.advertised_host, config.advertised_port);
+        let listeners = bind_listeners(&mut config).await?;
+        let local_addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let local_addr = local_addrs[0];
+        let advertised = config.primary_listener().advertised();
         let store = Arc::new(Store::open(
             &config.data_dir.join("rocksdb"),
             config.flush_policy,
@@ -187,7 +189,8 @@ impl Node {
         Ok(Node {
             ctx,
             local_addr,
-            listener,
+            local_addrs,
+            listeners,
             store,
             background,
         })
@@ -206,8 +209,23 @@ impl Node {
         }
         let waited = self.ctx.metadata.wait_for_cluster_image(node_id, &shutdown);
         if let Some(image) = waited.await {
-            tracing::info!(listen = %self.local_addr, cluster_id = %image.cluster_id, "serving Kafka clients");
-            crate::server::listener::run(self.listener, self.ctx.clone(), shutdown).await;
+            let serving = self
+                .listeners
+                .into_iter()
+                .enumerate()
+                .map(|(index, socket)| {
+                    let listener = Arc::new(self.ctx.config.listeners[index].clone());
+                    tracing::info!(listener = %listener.name, protocol = listener.protocol.name(),
+                    listen = %self.local_addrs[index], advertised = %listener.advertised(),
+                    cluster_id = %image.cluster_id, "serving Kafka clients");
+                    crate::server::listener::run(
+                        socket,
+                        listener,
+                        self.ctx.clone(),
+                        shutdown.clone(),
+                    )
+                });
+            futures::future::join_all(serving).await;
         }
         // Before the peer listener stops: the replicas taking over need this node's vote.
         let lag_max = Duration::from_millis(self.ctx.config.replica_lag_time_max_ms);
@@ -236,27 +254,98 @@ impl Node {
     }
 }
 
-/// Every broker of the cluster from configuration (this one alone without `--peers`).
+/// Binds every client listener; a port of 0 is advertised as the port it got. Warns about
+/// listeners that serve anyone on the network without authentication.
+async fn bind_listeners(config: &mut Config) -> anyhow::Result<Vec<TcpListener>> {
+    let mut bound = Vec::with_capacity(config.listeners.len());
+    for listener in &mut config.listeners {
+        let socket = TcpListener::bind(listener.bind).await.map_err(|e| {
+            anyhow::anyhow!(
+                "binding listener {} on {}: {e}",
+                listener.name,
+                listener.bind
+            )
+        })?;
+        if listener.advertised_port == 0 {
+            listener.advertised_port = i32::from(socket.local_addr()?.port());
+        }
+        if listener.is_unauthenticated() && !listener.bind.ip().is_loopback() {
+            tracing::warn!(
+                listener = %listener.name,
+                protocol = listener.protocol.name(),
+                listen = %listener.bind,
+                "listener {} on {} is reachable from the network and authenticates nobody: \
+                 anyone who reaches it can read, write and delete every topic; use \
+                 SASL_PLAINTEXT or SASL_SSL (README: Security) or bind it to a loopback address",
+                listener.name,
+                listener.bind,
+            );
+        }
+        bound.push(socket);
+    }
+    Ok(bound)
+}
+
+/// This broker as metadata records it: its Kafka address (its kbroker.peers entry in a
+/// cluster, else its first listener's advertised address), every listener's address, and its
+/// Raft address.
+pub fn broker_info(config: &Config, raft: String) -> BrokerInfo {
+    let primary = config.primary_listener();
+    let mut listeners: BTreeMap<String, Endpoint> = config
+        .listeners
+        .iter()
+        .map(|l| {
+            let endpoint = Endpoint {
+                host: l.advertised_host.clone(),
+                port: l.advertised_port,
+            };
+            (l.name.clone(), endpoint)
+        })
+        .collect();
+    let mut info = BrokerInfo {
+        host: primary.advertised_host.clone(),
+        port: primary.advertised_port,
+        raft,
+        listeners: BTreeMap::new(),
+    };
+    if let Some(peer) = config.peers.iter().find(|p| p.id == config.node_id) {
+        info = peer_info(peer);
+        // The others know this broker by its peers entry; so do clients of its first listener.
+        let endpoint = Endpoint {
+            host: info.host.clone(),
+            port: info.port,
+        };
+        listeners.insert(primary.name.clone(), endpoint);
+    }
+    info.listeners = listeners;
+    info
+}
+
+fn peer_info(peer: &crate::config::Peer) -> BrokerInfo {
+    let (host, port) = peer.kafka.rsplit_once(':').unwrap_or((&peer.kafka, "9092"));
+    BrokerInfo {
+        host: host.trim_matches(['[', ']']).to_string(),
+        port: port.parse().unwrap_or(9092),
+        raft: peer.raft.clone(),
+        listeners: BTreeMap::new(),
+    }
+}
+
+/// Every broker of the cluster from configuration (this one alone without `--peers`). The
+/// others' listeners are unknown until they register themselves.
 fn cluster_brokers(config: &Config, advertised: &str) -> BTreeMap<u64, BrokerInfo> {
     if config.peers.is_empty() {
-        let me = BrokerInfo {
-            host: config.advertised_host.clone(),
-            port: config.advertised_port,
-            raft: advertised.to_string(),
-        };
+        let me = broker_info(config, advertised.to_string());
         return BTreeMap::from([(config.node_id, me)]);
     }
     config
         .peers
         .iter()
         .map(|peer| {
-            let (host, port) = peer.kafka.rsplit_once(':').unwrap_or((&peer.kafka, "9092"));
-            let info = BrokerInfo {
-                host: host.trim_matches(['[', ']']).to_string(),
-                port: port.parse().unwrap_or(9092),
-                raft: peer.raft.clone(),
-            };
-            (peer.id, info)
+            if peer.id == config.node_id {
+                return (peer.id, broker_info(config, peer.raft.clone()));
+            }
+            (peer.id, peer_info(peer))
         })
         .collect()
 }

@@ -21,6 +21,8 @@ pub use broker;
 
 pub struct TestBroker {
     pub addr: SocketAddr,
+    /// Every client listener's address, in the order of the config's listeners.
+    pub addrs: Vec<SocketAddr>,
     /// The broker's internals, for tests that drive background work (retention) directly;
     /// dropped at stop so the store can close.
     ctx: Option<std::sync::Arc<broker::handlers::Ctx>>,
@@ -59,11 +61,13 @@ impl TestBroker {
             .await
             .expect("broker starts");
         let addr = node.local_addr;
+        let addrs = node.local_addrs.clone();
         let ctx = node.ctx.clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(node.run(shutdown.clone()));
         TestBroker {
             addr,
+            addrs,
             ctx: Some(ctx),
             data_dir,
             shutdown,

@@ -15,6 +15,7 @@ use std::str::FromStr;
 
 use anyhow::{anyhow, bail};
 
+use super::security::{self, ListenerConfig, SecurityProtocol};
 use super::{FileConfig, FlushPolicy, LogFormat};
 use crate::metadata::configs;
 
@@ -217,6 +218,10 @@ fn apply(
     let value = setting.value.as_str();
     match setting.key.as_str() {
         key if JOINT.contains(&key) => {}
+        key if security::BROKER_CONFIGS.contains(&key) || security::is_listener_config(key) => {}
+        "connection.failed.authentication.delay.ms" => {
+            file.failed_authentication_delay_ms = Some(number(value)?)
+        }
         "node.id" => file.node_id = Some(number(value)?),
         // The ZooKeeper-era name; Kafka requires the two to agree, so either will do.
         "broker.id" => file.node_id = file.node_id.or(Some(number(value)?)),
@@ -328,8 +333,10 @@ struct Listener {
     port: u16,
 }
 
-/// `listeners` without the controller listener is the one Kafka listener (PLAINTEXT only);
-/// its `advertised.listeners` entry is what clients are told.
+/// `listeners` without the controller listener are the client listeners, each with its
+/// security protocol (`listener.security.protocol.map`) and SASL settings; their
+/// `advertised.listeners` entries are what clients coming in on each are told. The first is
+/// this broker's address in `kbroker.peers` (`--listen` and `--advertised-listener` set it).
 fn apply_listeners(
     merged: &BTreeMap<String, Setting>,
     file: &mut FileConfig,
@@ -341,51 +348,95 @@ fn apply_listeners(
             .map(|s| format!("{}: {key}", s.origin))
             .unwrap_or_else(|| key.to_string())
     };
-    let controllers: Vec<&str> = get("controller.listener.names")
+    let controllers: Vec<String> = get("controller.listener.names")
         .map(|v| {
             v.split(',')
-                .map(str::trim)
+                .map(|n| n.trim().to_ascii_uppercase())
                 .filter(|n| !n.is_empty())
                 .collect()
         })
         .unwrap_or_default();
     let protocols = parse_protocol_map(get("listener.security.protocol.map"))
         .map_err(|e| anyhow!("{}: {e}", context("listener.security.protocol.map")))?;
-    let name = match get("listeners") {
-        Some(value) => {
-            let all =
-                parse_listeners(value).map_err(|e| anyhow!("{}: {e}", context("listeners")))?;
-            file.raft_listen = raft_listener(&all, &controllers)
-                .map_err(|e| anyhow!("{}: {e}", context("listeners")))?;
-            let listener = client_listener(all, &controllers, &protocols)
-                .map_err(|e| anyhow!("{}: {e}", context("listeners")))?;
-            file.listen = Some(bind_address(&listener.host, listener.port)?);
-            if get("advertised.listeners").is_none() {
-                file.advertised_listener = Some(advertise(&listener.host, listener.port)?);
-            }
-            listener.name
+    let advertised = get("advertised.listeners")
+        .map(parse_listeners)
+        .transpose()
+        .map_err(|e| anyhow!("{}: {e}", context("advertised.listeners")))?;
+    let Some(value) = get("listeners") else {
+        // Kafka's default listener, PLAINTEXT; only where it is advertised may change.
+        if let Some(advertised) = &advertised {
+            let address = advertised_entry(advertised, "PLAINTEXT")
+                .map_err(|e| anyhow!("{}: {e}", context("advertised.listeners")))?;
+            file.advertised_listener = Some(address);
         }
-        None => "PLAINTEXT".to_string(),
+        return Ok(());
     };
-    if let Some(value) = get("advertised.listeners") {
-        let listener = parse_listeners(value)
-            .and_then(|all| {
-                all.into_iter()
-                    .find(|l| l.name == name)
-                    .ok_or_else(|| anyhow!("no entry for the listener {name}"))
-            })
-            .map_err(|e| anyhow!("{}: {e}", context("advertised.listeners")))?;
-        file.advertised_listener = Some(advertise(&listener.host, listener.port)?);
+    let all = parse_listeners(value).map_err(|e| anyhow!("{}: {e}", context("listeners")))?;
+    file.raft_listen =
+        raft_listener(&all, &controllers).map_err(|e| anyhow!("{}: {e}", context("listeners")))?;
+    let security = |key: &str| merged.get(key).map(|s| s.value.clone());
+    let mut listeners = Vec::new();
+    for listener in all.iter().filter(|l| !controllers.contains(&l.name)) {
+        let resolved = client_listener(listener, &protocols, advertised.as_deref(), &security)
+            .map_err(|e| anyhow!("{}: {e}", context("listeners")))?;
+        listeners.push(resolved);
     }
+    let Some(primary) = listeners.first() else {
+        bail!(
+            "{}: no client listener besides controller.listener.names",
+            context("listeners")
+        );
+    };
+    file.listen = Some(primary.bind);
+    file.advertised_listener = Some(primary.advertised());
+    file.listeners = Some(listeners);
     Ok(())
+}
+
+/// One client listener with its protocol, advertised address and SASL settings.
+fn client_listener(
+    listener: &Listener,
+    protocols: &BTreeMap<String, String>,
+    advertised: Option<&[Listener]>,
+    security: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<ListenerConfig> {
+    let name = &listener.name;
+    let protocol = protocols.get(name).ok_or_else(|| {
+        anyhow!("listener {name} has no security protocol in listener.security.protocol.map")
+    })?;
+    let protocol = SecurityProtocol::parse(protocol)?;
+    let address = match advertised {
+        Some(advertised) => {
+            advertised_entry(advertised, name).map_err(|e| anyhow!("advertised.listeners: {e}"))?
+        }
+        None => advertise(&listener.host, listener.port)?,
+    };
+    let (advertised_host, advertised_port) = super::split_host_port(&address)?;
+    Ok(ListenerConfig {
+        name: name.clone(),
+        protocol,
+        bind: bind_address(&listener.host, listener.port)?,
+        advertised_host,
+        advertised_port,
+        sasl: security::sasl_config(name, protocol, security)?,
+        tls: security::tls_config(name, protocol, security)?,
+    })
+}
+
+fn advertised_entry(advertised: &[Listener], name: &str) -> anyhow::Result<String> {
+    let listener = advertised
+        .iter()
+        .find(|l| l.name == name)
+        .ok_or_else(|| anyhow!("no entry for the listener {name}"))?;
+    advertise(&listener.host, listener.port)
 }
 
 /// The controller listener is where the Raft listener binds (Kafka's controllers speak Raft
 /// there too); the others reach it at this node's kbroker.peers entry.
-fn raft_listener(all: &[Listener], controllers: &[&str]) -> anyhow::Result<Option<SocketAddr>> {
+fn raft_listener(all: &[Listener], controllers: &[String]) -> anyhow::Result<Option<SocketAddr>> {
     let raft: Vec<&Listener> = all
         .iter()
-        .filter(|l| controllers.contains(&l.name.as_str()))
+        .filter(|l| controllers.contains(&l.name))
         .collect();
     match raft.as_slice() {
         [] => Ok(None),
@@ -410,7 +461,8 @@ fn parse_listeners(value: &str) -> anyhow::Result<Vec<Listener>> {
                 .parse()
                 .map_err(|e| anyhow!("{item:?}: port {port:?}: {e}"))?;
             Ok(Listener {
-                name: name.to_string(),
+                // Kafka's listener names are case-insensitive (ListenerName.normalised).
+                name: name.trim().to_ascii_uppercase(),
                 host: host.trim_matches(['[', ']']).to_string(),
                 port,
             })
@@ -433,40 +485,9 @@ fn parse_protocol_map(value: Option<&str>) -> anyhow::Result<BTreeMap<String, St
             let (name, protocol) = entry
                 .split_once(':')
                 .ok_or_else(|| anyhow!("{entry:?} is not NAME:PROTOCOL"))?;
-            Ok((name.to_string(), protocol.to_string()))
+            Ok((name.trim().to_ascii_uppercase(), protocol.to_string()))
         })
         .collect()
-}
-
-fn client_listener(
-    listeners: Vec<Listener>,
-    controllers: &[&str],
-    protocols: &BTreeMap<String, String>,
-) -> anyhow::Result<Listener> {
-    let mut clients: Vec<Listener> = listeners
-        .into_iter()
-        .filter(|l| !controllers.contains(&l.name.as_str()))
-        .collect();
-    if clients.len() != 1 {
-        let names: Vec<&str> = clients.iter().map(|l| l.name.as_str()).collect();
-        bail!(
-            "this broker serves clients on exactly one listener besides controller.listener.names, not {names:?}"
-        );
-    }
-    let listener = clients.remove(0);
-    let protocol = protocols.get(&listener.name).ok_or_else(|| {
-        anyhow!(
-            "listener {} has no security protocol in listener.security.protocol.map",
-            listener.name
-        )
-    })?;
-    if protocol != "PLAINTEXT" {
-        bail!(
-            "listener {} is {protocol}: only PLAINTEXT is supported (no TLS, no SASL)",
-            listener.name
-        );
-    }
-    Ok(listener)
 }
 
 /// An empty host binds every interface, as in Kafka.
@@ -801,6 +822,9 @@ mod tests {
             "listeners=PLAINTEXT://:9092\nadvertised.listeners=OTHER://h:1",
             "listeners=PLAINTEXT//:9092",
             "listeners=PLAINTEXT://:9092,A://:9093,B://:9094\ncontroller.listener.names=A,B",
+            "listeners=SASL_PLAINTEXT://:9093",
+            "listeners=SASL_PLAINTEXT://:9093\nsasl.enabled.mechanisms=GSSAPI",
+            "listeners=CLIENT://:9092\nlistener.security.protocol.map=CLIENT:TLS",
         ] {
             assert!(file_config(settings(text)).is_err(), "{text}");
         }
@@ -815,6 +839,56 @@ mod tests {
         let (file, _) = file_config(settings("listeners=PLAINTEXT://:9092")).unwrap();
         assert_eq!(file.listen, Some("0.0.0.0:9092".parse().unwrap()));
         assert!(!file.advertised_listener.unwrap().starts_with(':'));
+    }
+
+    #[test]
+    fn several_listeners_each_with_its_protocol_address_and_users() {
+        let (file, notices) = file_config(settings(
+            "listeners=PLAINTEXT://127.0.0.1:9092,sasl_plaintext://0.0.0.0:9093,CONTROLLER://:9094\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://kafka.example.com:19093\n\
+             controller.listener.names=CONTROLLER\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"a\";\n\
+             connection.failed.authentication.delay.ms=1000\n",
+        ))
+        .unwrap();
+        assert!(notices.is_empty(), "{notices:?}");
+        let listeners = file.listeners.unwrap();
+        let summary: Vec<(&str, SecurityProtocol, String, String)> = listeners
+            .iter()
+            .map(|l| {
+                (
+                    l.name.as_str(),
+                    l.protocol,
+                    l.bind.to_string(),
+                    l.advertised(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "PLAINTEXT",
+                    SecurityProtocol::Plaintext,
+                    "127.0.0.1:9092".to_string(),
+                    "127.0.0.1:9092".to_string()
+                ),
+                (
+                    "SASL_PLAINTEXT",
+                    SecurityProtocol::SaslPlaintext,
+                    "0.0.0.0:9093".to_string(),
+                    "kafka.example.com:19093".to_string()
+                ),
+            ]
+        );
+        let sasl = listeners[1].sasl.as_ref().unwrap();
+        assert_eq!(sasl.plain_users["alice"], "a");
+        assert!(listeners[0].sasl.is_none() && listeners[0].is_unauthenticated());
+        assert!(!listeners[1].is_unauthenticated());
+        assert_eq!(file.failed_authentication_delay_ms, Some(1000));
+        assert_eq!(file.listen, Some("127.0.0.1:9092".parse().unwrap()));
+        assert_eq!(file.raft_listen, Some("0.0.0.0:9094".parse().unwrap()));
     }
 
     #[test]

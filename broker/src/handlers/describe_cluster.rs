@@ -1,21 +1,27 @@
-//! DescribeCluster: the brokers, and the metadata leader as the controller.
+//! DescribeCluster: the brokers (at their addresses on the client's listener), and the
+//! metadata leader as the controller.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
 use super::{str_bytes, Ctx};
 use crate::protocol::error_codes as ec;
+use crate::security::Session;
 
-pub fn handle(ctx: &Ctx, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle(
+    ctx: &Ctx,
+    session: &Session,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let image = ctx.metadata.current();
     let brokers = ctx
-        .brokers(&image)
+        .endpoints(&image, &session.listener.name)
         .into_iter()
-        .map(|(id, info)| {
+        .map(|(id, endpoint)| {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(id as i32))
-                .with_host(str_bytes(&info.host))
-                .with_port(info.port)
+                .with_host(str_bytes(&endpoint.host))
+                .with_port(endpoint.port)
         })
         .collect();
     DescribeClusterResponse::default()

@@ -17,6 +17,7 @@ use super::{str_bytes, Ctx};
 use crate::group::classic::{JoinRequest, JoinResult};
 use crate::group::Group;
 use crate::protocol::error_codes as ec;
+use crate::security::Session;
 
 /// group.min.session.timeout.ms and group.max.session.timeout.ms.
 const SESSION_TIMEOUT_MIN: Duration = Duration::from_millis(6_000);
@@ -33,7 +34,12 @@ type Location = (i32, String, i32);
 
 /// The coordinator for a key: the broker leading the group's `__consumer_offsets` partition,
 /// or the transactional id's `__transaction_state` partition.
-fn locate(ctx: &Ctx, key: &str, key_type: i8) -> Result<Location, (i16, Option<String>)> {
+fn locate(
+    ctx: &Ctx,
+    listener: &str,
+    key: &str,
+    key_type: i8,
+) -> Result<Location, (i16, Option<String>)> {
     if key_type == KEY_TYPE_TRANSACTION {
         if key.is_empty() {
             return Err((
@@ -45,7 +51,7 @@ fn locate(ctx: &Ctx, key: &str, key_type: i8) -> Result<Location, (i16, Option<S
             .txns
             .coordinator_node(key)
             .map_err(|code| (code, None))?;
-        return broker_location(ctx, node);
+        return broker_location(ctx, listener, node);
     }
     if key_type != KEY_TYPE_GROUP {
         return Err((
@@ -63,20 +69,26 @@ fn locate(ctx: &Ctx, key: &str, key_type: i8) -> Result<Location, (i16, Option<S
         .groups
         .coordinator_node(key)
         .map_err(|code| (code, None))?;
-    broker_location(ctx, node)
+    broker_location(ctx, listener, node)
 }
 
-fn broker_location(ctx: &Ctx, node: u64) -> Result<Location, (i16, Option<String>)> {
+/// The broker's address on the listener the client came in on.
+fn broker_location(
+    ctx: &Ctx,
+    listener: &str,
+    node: u64,
+) -> Result<Location, (i16, Option<String>)> {
     let image = ctx.metadata.current();
-    ctx.brokers(&image)
+    ctx.endpoints(&image, listener)
         .into_iter()
         .find(|(id, _)| *id == node)
-        .map(|(id, info)| (id as i32, info.host, info.port))
+        .map(|(id, endpoint)| (id as i32, endpoint.host, endpoint.port))
         .ok_or((ec::COORDINATOR_NOT_AVAILABLE, None))
 }
 
 pub fn find_coordinator(
     ctx: &Arc<Ctx>,
+    session: &Session,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
@@ -86,7 +98,7 @@ pub fn find_coordinator(
             .iter()
             .map(|key| {
                 let entry = CoordinatorEntry::default().with_key(key.clone());
-                match locate(ctx, key.as_str(), request.key_type) {
+                match locate(ctx, &session.listener.name, key.as_str(), request.key_type) {
                     Ok((node, host, port)) => entry
                         .with_error_code(ec::NONE)
                         .with_node_id(BrokerId(node))
@@ -103,10 +115,12 @@ pub fn find_coordinator(
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    let (code, message, location) = match locate(ctx, request.key.as_str(), request.key_type) {
-        Ok(location) => (ec::NONE, None, Some(location)),
-        Err((code, message)) => (code, message, None),
-    };
+    let listener = &session.listener.name;
+    let (code, message, location) =
+        match locate(ctx, listener, request.key.as_str(), request.key_type) {
+            Ok(location) => (ec::NONE, None, Some(location)),
+            Err((code, message)) => (code, message, None),
+        };
     let response = FindCoordinatorResponse::default().with_error_code(code);
     let response = if version >= 1 {
         response.with_error_message(opt_str(message.as_deref()))

@@ -10,8 +10,14 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use super::{str_bytes, topic_name, topics, uuid_of, Ctx};
 use crate::metadata::{MetadataState, TopicMeta};
 use crate::protocol::error_codes as ec;
+use crate::security::Session;
 
-pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: MetadataRequest) -> MetadataResponse {
+pub async fn handle(
+    ctx: &Arc<Ctx>,
+    session: &Session,
+    version: i16,
+    request: MetadataRequest,
+) -> MetadataResponse {
     let mut image = ctx.metadata.current();
     // v0 sends an empty list for "all topics"; later versions send null.
     let all_topics = request.topics.is_none()
@@ -80,7 +86,7 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: MetadataRequest) -> M
         }
     }
     let mut response = MetadataResponse::default()
-        .with_brokers(brokers(ctx, &image))
+        .with_brokers(brokers(ctx, &session.listener.name, &image))
         .with_topics(responses);
     if version >= 1 {
         response = response.with_controller_id(BrokerId(ctx.controller_id()));
@@ -95,14 +101,15 @@ pub fn cluster_id(image: &MetadataState) -> String {
     image.cluster_id.clone()
 }
 
-fn brokers(ctx: &Ctx, image: &MetadataState) -> Vec<MetadataResponseBroker> {
-    ctx.brokers(image)
+/// The brokers at their addresses on the listener the client came in on, as Kafka answers.
+fn brokers(ctx: &Ctx, listener: &str, image: &MetadataState) -> Vec<MetadataResponseBroker> {
+    ctx.endpoints(image, listener)
         .into_iter()
-        .map(|(id, info)| {
+        .map(|(id, endpoint)| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(id as i32))
-                .with_host(str_bytes(&info.host))
-                .with_port(info.port)
+                .with_host(str_bytes(&endpoint.host))
+                .with_port(endpoint.port)
         })
         .collect()
 }

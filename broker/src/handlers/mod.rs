@@ -19,6 +19,8 @@ pub mod offsets;
 pub mod produce;
 pub mod producer_id;
 pub mod reassignments;
+pub mod sasl;
+pub mod scram_credentials;
 pub mod topics;
 pub mod transactions;
 pub mod unregister_broker;
@@ -31,10 +33,11 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::Message;
 
 use crate::config::Config;
-use crate::metadata::{BrokerInfo, Metadata, MetadataState, TopicMeta};
+use crate::metadata::{BrokerInfo, Endpoint, Metadata, MetadataState, TopicMeta};
 use crate::partition::Partition;
 use crate::protocol::error_codes as ec;
 use crate::replicas::Replicas;
+use crate::security::Session;
 
 /// Everything a handler may use. Cheap to clone through its `Arc`.
 pub struct Ctx {
@@ -90,7 +93,7 @@ macro_rules! api {
 macro_rules! apis {
     ($(
         $key:ident($request:ty, $response:ty)
-            $shape:ident |$ctx:ident, $header:ident, $version:ident, $req:ident| $handle:expr;
+            $shape:ident |$ctx:ident, $session:ident, $header:ident, $version:ident, $req:ident| $handle:expr;
             errors |$resp:ident, $each:ident| $errors:expr;
     )*) => {
         /// The minimums keep the low versions older librdkafka probes for (Produce 3, Fetch 4,
@@ -101,12 +104,14 @@ macro_rules! apis {
         /// in request order; the returned future does the waiting.
         pub fn handle(
             ctx: &Arc<Ctx>,
+            session: &Arc<Session>,
             header: RequestHeader,
             request: RequestKind,
         ) -> BoxFuture<'static, Option<ResponseKind>> {
             match request {
                 $(RequestKind::$key($req) => {
                     let $ctx = ctx.clone();
+                    let $session = session.clone();
                     let $version = header.request_api_version;
                     let $header = header;
                     respond!($shape, $key, $handle)
@@ -161,14 +166,14 @@ macro_rules! respond {
 
 apis! {
     Produce(ProduceRequest, ProduceResponse)
-        own |ctx, _header, version, req| produce::submit(&ctx, version, req);
+        own |ctx, _session, _header, version, req| produce::submit(&ctx, version, req);
         errors |r, each| r
             .responses
             .iter()
             .flat_map(|t| &t.partition_responses)
             .for_each(|p| each(p.error_code));
     Fetch(FetchRequest, FetchResponse)
-        later |ctx, _header, version, req| fetch::handle(&ctx, version, req);
+        later |ctx, _session, _header, version, req| fetch::handle(&ctx, version, req);
         errors |r, each| {
             each(r.error_code);
             r.responses
@@ -177,14 +182,14 @@ apis! {
                 .for_each(|p| each(p.error_code));
         };
     ListOffsets(ListOffsetsRequest, ListOffsetsResponse)
-        later |ctx, _header, version, req| list_offsets::handle(&ctx, version, req);
+        later |ctx, _session, _header, version, req| list_offsets::handle(&ctx, version, req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     Metadata(MetadataRequest, MetadataResponse)
-        later |ctx, _header, version, req| metadata::handle(&ctx, version, req);
+        later |ctx, session, _header, version, req| metadata::handle(&ctx, &session, version, req);
         errors |r, each| {
             each(r.error_code);
             for topic in &r.topics {
@@ -193,42 +198,42 @@ apis! {
             }
         };
     ApiVersions(ApiVersionsRequest, ApiVersionsResponse)
-        now |ctx, _header, version, req| api_versions::handle(&ctx, version, req);
+        now |ctx, _session, _header, version, req| api_versions::handle(&ctx, version, req);
         errors |r, each| each(r.error_code);
     CreateTopics(CreateTopicsRequest, CreateTopicsResponse)
-        later |ctx, _header, version, req| topics::create_topics(&ctx, version, req);
+        later |ctx, _session, _header, version, req| topics::create_topics(&ctx, version, req);
         errors |r, each| r.topics.iter().for_each(|t| each(t.error_code));
     DeleteTopics(DeleteTopicsRequest, DeleteTopicsResponse)
-        later |ctx, _header, version, req| topics::delete_topics(&ctx, version, req);
+        later |ctx, _session, _header, version, req| topics::delete_topics(&ctx, version, req);
         errors |r, each| r.responses.iter().for_each(|t| each(t.error_code));
     InitProducerId(InitProducerIdRequest, InitProducerIdResponse)
-        later |ctx, _header, version, req| producer_id::handle(&ctx, version, req);
+        later |ctx, _session, _header, version, req| producer_id::handle(&ctx, version, req);
         errors |r, each| each(r.error_code);
     DescribeConfigs(DescribeConfigsRequest, DescribeConfigsResponse)
         // After a pipelined AlterConfigs before it has been applied.
-        lazy |ctx, _header, version, req| configs::describe(&ctx, version, req);
+        lazy |ctx, _session, _header, version, req| configs::describe(&ctx, version, req);
         errors |r, each| r.results.iter().for_each(|t| each(t.error_code));
     AlterConfigs(AlterConfigsRequest, AlterConfigsResponse)
-        later |ctx, _header, _version, req| configs::alter(&ctx, req);
+        later |ctx, _session, _header, _version, req| configs::alter(&ctx, req);
         errors |r, each| r.responses.iter().for_each(|t| each(t.error_code));
     CreatePartitions(CreatePartitionsRequest, CreatePartitionsResponse)
-        later |ctx, _header, _version, req| topics::create_partitions(&ctx, req);
+        later |ctx, _session, _header, _version, req| topics::create_partitions(&ctx, req);
         errors |r, each| r.results.iter().for_each(|t| each(t.error_code));
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse)
-        later |ctx, _header, _version, req| configs::incremental_alter(&ctx, req);
+        later |ctx, _session, _header, _version, req| configs::incremental_alter(&ctx, req);
         errors |r, each| r.responses.iter().for_each(|t| each(t.error_code));
     DescribeCluster(DescribeClusterRequest, DescribeClusterResponse)
-        now |ctx, _header, _version, req| describe_cluster::handle(&ctx, req);
+        now |ctx, session, _header, _version, req| describe_cluster::handle(&ctx, &session, req);
         errors |r, each| each(r.error_code);
     DeleteRecords(DeleteRecordsRequest, DeleteRecordsResponse)
-        later |ctx, _header, _version, req| delete_records::handle(&ctx, req);
+        later |ctx, _session, _header, _version, req| delete_records::handle(&ctx, req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     AlterPartitionReassignments(AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse)
-        later |ctx, _header, version, req| reassignments::alter(&ctx, version, req);
+        later |ctx, _session, _header, version, req| reassignments::alter(&ctx, version, req);
         errors |r, each| {
             each(r.error_code);
             r.responses
@@ -237,26 +242,26 @@ apis! {
                 .for_each(|p| each(p.error_code));
         };
     ListPartitionReassignments(ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse)
-        now |ctx, _header, _version, req| reassignments::list(&ctx, req);
+        now |ctx, _session, _header, _version, req| reassignments::list(&ctx, req);
         errors |r, each| each(r.error_code);
     UnregisterBroker(UnregisterBrokerRequest, UnregisterBrokerResponse)
-        later |ctx, _header, _version, req| unregister_broker::handle(&ctx, req);
+        later |ctx, _session, _header, _version, req| unregister_broker::handle(&ctx, req);
         errors |r, each| each(r.error_code);
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse)
-        now |ctx, _header, _version, req| leader_epoch::handle(&ctx, req);
+        now |ctx, _session, _header, _version, req| leader_epoch::handle(&ctx, req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     DescribeLogDirs(DescribeLogDirsRequest, DescribeLogDirsResponse)
-        now |ctx, _header, _version, req| describe_log_dirs::handle(&ctx, req);
+        now |ctx, _session, _header, _version, req| describe_log_dirs::handle(&ctx, req);
         errors |r, each| {
             each(r.error_code);
             r.results.iter().for_each(|d| each(d.error_code));
         };
     DescribeQuorum(DescribeQuorumRequest, DescribeQuorumResponse)
-        later |ctx, _header, version, req| describe_quorum::handle(&ctx, version, req);
+        later |ctx, _session, _header, version, req| describe_quorum::handle(&ctx, version, req);
         errors |r, each| {
             each(r.error_code);
             r.topics
@@ -265,7 +270,7 @@ apis! {
                 .for_each(|p| each(p.error_code));
         };
     ElectLeaders(ElectLeadersRequest, ElectLeadersResponse)
-        later |ctx, _header, version, req| elect_leaders::handle(&ctx, version, req);
+        later |ctx, _session, _header, version, req| elect_leaders::handle(&ctx, version, req);
         errors |r, each| {
             each(r.error_code);
             r.replica_election_results
@@ -274,35 +279,35 @@ apis! {
                 .for_each(|p| each(p.error_code));
         };
     FindCoordinator(FindCoordinatorRequest, FindCoordinatorResponse)
-        now |ctx, _header, version, req| groups::find_coordinator(&ctx, version, req);
+        now |ctx, session, _header, version, req| groups::find_coordinator(&ctx, &session, version, req);
         errors |r, each| {
             each(r.error_code);
             r.coordinators.iter().for_each(|c| each(c.error_code));
         };
     JoinGroup(JoinGroupRequest, JoinGroupResponse)
-        later |ctx, header, _version, req| groups::join_group(&ctx, &header, req);
+        later |ctx, _session, header, _version, req| groups::join_group(&ctx, &header, req);
         errors |r, each| each(r.error_code);
     SyncGroup(SyncGroupRequest, SyncGroupResponse)
-        later |ctx, _header, version, req| groups::sync_group(&ctx, version, req);
+        later |ctx, _session, _header, version, req| groups::sync_group(&ctx, version, req);
         errors |r, each| each(r.error_code);
     Heartbeat(HeartbeatRequest, HeartbeatResponse)
-        now |ctx, _header, _version, req| groups::heartbeat(&ctx, req);
+        now |ctx, _session, _header, _version, req| groups::heartbeat(&ctx, req);
         errors |r, each| each(r.error_code);
     LeaveGroup(LeaveGroupRequest, LeaveGroupResponse)
-        now |ctx, _header, version, req| groups::leave_group(&ctx, version, req);
+        now |ctx, _session, _header, version, req| groups::leave_group(&ctx, version, req);
         errors |r, each| {
             each(r.error_code);
             r.members.iter().for_each(|m| each(m.error_code));
         };
     OffsetCommit(OffsetCommitRequest, OffsetCommitResponse)
-        later |ctx, _header, version, req| offsets::commit(&ctx, version, req);
+        later |ctx, _session, _header, version, req| offsets::commit(&ctx, version, req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     OffsetFetch(OffsetFetchRequest, OffsetFetchResponse)
-        now |ctx, _header, version, req| offsets::fetch(&ctx, version, req);
+        now |ctx, _session, _header, version, req| offsets::fetch(&ctx, version, req);
         errors |r, each| {
             each(r.error_code);
             r.topics
@@ -319,16 +324,16 @@ apis! {
             }
         };
     DescribeGroups(DescribeGroupsRequest, DescribeGroupsResponse)
-        now |ctx, _header, version, req| groups::describe_groups(&ctx, version, req);
+        now |ctx, _session, _header, version, req| groups::describe_groups(&ctx, version, req);
         errors |r, each| r.groups.iter().for_each(|g| each(g.error_code));
     ListGroups(ListGroupsRequest, ListGroupsResponse)
-        now |ctx, _header, version, req| groups::list_groups(&ctx, version, req);
+        now |ctx, _session, _header, version, req| groups::list_groups(&ctx, version, req);
         errors |r, each| each(r.error_code);
     DeleteGroups(DeleteGroupsRequest, DeleteGroupsResponse)
-        later |ctx, _header, _version, req| groups::delete_groups(&ctx, req);
+        later |ctx, _session, _header, _version, req| groups::delete_groups(&ctx, req);
         errors |r, each| r.results.iter().for_each(|g| each(g.error_code));
     OffsetDelete(OffsetDeleteRequest, OffsetDeleteResponse)
-        later |ctx, _header, _version, req| offsets::delete(&ctx, req);
+        later |ctx, _session, _header, _version, req| offsets::delete(&ctx, req);
         errors |r, each| {
             each(r.error_code);
             r.topics
@@ -337,10 +342,10 @@ apis! {
                 .for_each(|p| each(p.error_code));
         };
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse)
-        later |ctx, header, _version, req| consumer_group::heartbeat(&ctx, &header, req);
+        later |ctx, _session, header, _version, req| consumer_group::heartbeat(&ctx, &header, req);
         errors |r, each| each(r.error_code);
     AddPartitionsToTxn(AddPartitionsToTxnRequest, AddPartitionsToTxnResponse)
-        later |ctx, _header, version, req| transactions::add_partitions(&ctx, version, req);
+        later |ctx, _session, _header, version, req| transactions::add_partitions(&ctx, version, req);
         errors |r, each| {
             each(r.error_code);
             r.results_by_topic_v3_and_below
@@ -350,34 +355,51 @@ apis! {
                 .for_each(|p| each(p.partition_error_code));
         };
     AddOffsetsToTxn(AddOffsetsToTxnRequest, AddOffsetsToTxnResponse)
-        later |ctx, _header, version, req| transactions::add_offsets(&ctx, version, req);
+        later |ctx, _session, _header, version, req| transactions::add_offsets(&ctx, version, req);
         errors |r, each| each(r.error_code);
     EndTxn(EndTxnRequest, EndTxnResponse)
-        later |ctx, _header, version, req| transactions::end_txn(&ctx, version, req);
+        later |ctx, _session, _header, version, req| transactions::end_txn(&ctx, version, req);
         errors |r, each| each(r.error_code);
     TxnOffsetCommit(TxnOffsetCommitRequest, TxnOffsetCommitResponse)
-        later |ctx, _header, version, req| transactions::txn_offset_commit(&ctx, version, req);
+        later |ctx, _session, _header, version, req| transactions::txn_offset_commit(&ctx, version, req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     DescribeTransactions(DescribeTransactionsRequest, DescribeTransactionsResponse)
-        now |ctx, _header, _version, req| transactions::describe_transactions(&ctx, req);
+        now |ctx, _session, _header, _version, req| transactions::describe_transactions(&ctx, req);
         errors |r, each| r.transaction_states.iter().for_each(|t| each(t.error_code));
     ListTransactions(ListTransactionsRequest, ListTransactionsResponse)
-        now |ctx, _header, version, req| transactions::list_transactions(&ctx, version, req);
+        now |ctx, _session, _header, version, req| transactions::list_transactions(&ctx, version, req);
         errors |r, each| each(r.error_code);
     DescribeProducers(DescribeProducersRequest, DescribeProducersResponse)
-        lazy |ctx, _header, _version, req| transactions::describe_producers(&ctx, req);
+        lazy |ctx, _session, _header, _version, req| transactions::describe_producers(&ctx, req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     ConsumerGroupDescribe(ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse)
-        now |ctx, _header, _version, req| consumer_group::describe(&ctx, req);
+        now |ctx, _session, _header, _version, req| consumer_group::describe(&ctx, req);
         errors |r, each| r.groups.iter().for_each(|g| each(g.error_code));
+    DescribeUserScramCredentials(DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse)
+        // After a pipelined AlterUserScramCredentials before it has been applied.
+        lazy |ctx, _session, _header, _version, req| scram_credentials::describe(&ctx, req);
+        errors |r, each| {
+            each(r.error_code);
+            r.results.iter().for_each(|u| each(u.error_code));
+        };
+    AlterUserScramCredentials(AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse)
+        later |ctx, _session, _header, _version, req| scram_credentials::alter(&ctx, req);
+        errors |r, each| r.results.iter().for_each(|u| each(u.error_code));
+    SaslHandshake(SaslHandshakeRequest, SaslHandshakeResponse)
+        now |_ctx, session, _header, version, req| sasl::handshake(&session, version, req);
+        errors |r, each| each(r.error_code);
+    SaslAuthenticate(SaslAuthenticateRequest, SaslAuthenticateResponse)
+        // The exchange advances now, in request order; a failure is answered after a delay.
+        own |ctx, session, _header, _version, req| sasl::authenticate(&ctx, &session, req);
+        errors |r, each| each(r.error_code);
 }
 
 pub fn supported(key: ApiKey) -> Option<ApiSpec> {
@@ -404,17 +426,28 @@ impl Ctx {
     /// data predates the broker list).
     pub fn brokers(&self, image: &MetadataState) -> Vec<(u64, BrokerInfo)> {
         if image.brokers.is_empty() {
-            let me = BrokerInfo {
-                host: self.config.advertised_host.clone(),
-                port: self.config.advertised_port,
-                raft: String::new(),
-            };
+            let me = crate::node::broker_info(&self.config, String::new());
             return vec![(self.config.node_id, me)];
         }
         image
             .brokers
             .iter()
             .map(|(id, info)| (*id, info.clone()))
+            .collect()
+    }
+
+    /// Every broker with an address on the listener `listener` (the one a client came in on),
+    /// this one from its own configuration (which registration may not have reached yet).
+    pub fn endpoints(&self, image: &MetadataState, listener: &str) -> Vec<(u64, Endpoint)> {
+        self.brokers(image)
+            .into_iter()
+            .filter_map(|(id, info)| {
+                if id == self.config.node_id && info.listeners.is_empty() {
+                    let mine = crate::node::broker_info(&self.config, String::new());
+                    return Some((id, mine.endpoint(listener)?));
+                }
+                Some((id, info.endpoint(listener)?))
+            })
             .collect()
     }
 

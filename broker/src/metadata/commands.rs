@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::state::BrokerInfo;
+use crate::security::scram::ScramCredential;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum MetadataCommand {
@@ -73,6 +74,13 @@ pub enum MetadataCommand {
         replace: bool,
     },
     AllocateProducerId,
+    /// SCRAM credentials set (AlterUserScramCredentials): deletions first, then upsertions.
+    /// The handler has validated them; applying cannot fail.
+    AlterScramCredentials {
+        upsertions: Vec<ScramUpsertion>,
+        /// (user, mechanism name)
+        deletions: Vec<(String, String)>,
+    },
     /// A block of `count` producer ids for one broker to hand out without a Raft round trip
     /// each (and while the metadata quorum is away); answers the first.
     AllocateProducerIds {
@@ -89,6 +97,14 @@ pub enum MetadataResult {
         error_code: i16,
         message: String,
     },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScramUpsertion {
+    pub user: String,
+    /// SCRAM-SHA-256 or SCRAM-SHA-512
+    pub mechanism: String,
+    pub credential: ScramCredential,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use crate::raft::{Command, CommandResult, Members, Raft, RaftEnv};
 use crate::storage::keys::METADATA_GROUP;
 use crate::storage::Store;
 use commands::{MetadataCommand, MetadataResult};
-pub use state::{Assignment, BrokerInfo, MetadataState, TopicMeta};
+pub use state::{Assignment, BrokerInfo, Endpoint, MetadataState, TopicMeta};
 
 /// Kafka's internal topics: written only by their coordinators, reported `is_internal`.
 pub fn is_internal_topic(name: &str) -> bool {

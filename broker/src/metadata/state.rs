@@ -8,6 +8,7 @@ use super::commands::{LeaderReport, MetadataCommand, MetadataResult};
 use super::configs;
 use crate::config::Config;
 use crate::protocol::error_codes as ec;
+use crate::security::scram::ScramCredential;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TopicMeta {
@@ -22,10 +23,37 @@ pub struct TopicMeta {
 /// A broker as clients and peers reach it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BrokerInfo {
+    /// Its first listener's advertised address (its Kafka address in kbroker.peers).
     pub host: String,
     pub port: i32,
     /// host:port of its internal (Raft) listener.
     pub raft: String,
+    /// The advertised address of each of its client listeners, by listener name; empty for a
+    /// broker registered before listeners had names, which has just `host:port`.
+    #[serde(default)]
+    pub listeners: BTreeMap<String, Endpoint>,
+}
+
+/// Where clients of one listener reach a broker.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: i32,
+}
+
+impl BrokerInfo {
+    /// Its address on the listener `name`, as Kafka's Metadata gives each client the
+    /// endpoints of the listener it came in on; None when it has no such listener (Kafka then
+    /// leaves the broker out).
+    pub fn endpoint(&self, name: &str) -> Option<Endpoint> {
+        if self.listeners.is_empty() {
+            return Some(Endpoint {
+                host: self.host.clone(),
+                port: self.port,
+            });
+        }
+        self.listeners.get(name).cloned()
+    }
 }
 
 /// Where a partition lives and who leads it, as last reported by its leader.
@@ -74,6 +102,10 @@ pub struct MetadataState {
     /// Replicas and reported leadership of every partition, by Raft group.
     #[serde(default)]
     pub assignments: BTreeMap<u64, Assignment>,
+    /// SCRAM credentials (salted and hashed, never passwords) by user, then by mechanism name
+    /// (SCRAM-SHA-256, SCRAM-SHA-512): Kafka's UserScramCredentialRecords.
+    #[serde(default)]
+    pub scram_credentials: BTreeMap<String, BTreeMap<String, ScramCredential>>,
 }
 
 impl Default for MetadataState {
@@ -87,6 +119,7 @@ impl Default for MetadataState {
             next_producer_id: 1000,
             brokers: BTreeMap::new(),
             assignments: BTreeMap::new(),
+            scram_credentials: BTreeMap::new(),
         }
     }
 }
@@ -248,6 +281,26 @@ impl MetadataState {
                 apply_changes(configs, changes, *replace);
                 if configs.is_empty() {
                     self.per_broker_configs.remove(id);
+                }
+                MetadataResult::Done
+            }
+            MetadataCommand::AlterScramCredentials {
+                upsertions,
+                deletions,
+            } => {
+                for (user, mechanism) in deletions {
+                    if let Some(credentials) = self.scram_credentials.get_mut(user) {
+                        credentials.remove(mechanism);
+                        if credentials.is_empty() {
+                            self.scram_credentials.remove(user);
+                        }
+                    }
+                }
+                for upsertion in upsertions {
+                    self.scram_credentials
+                        .entry(upsertion.user.clone())
+                        .or_default()
+                        .insert(upsertion.mechanism.clone(), upsertion.credential.clone());
                 }
                 MetadataResult::Done
             }

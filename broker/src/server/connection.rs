@@ -3,28 +3,33 @@
 //! order. Produce does its ordering-sensitive work (queuing batches) inside dispatch, so a
 //! producer may pipeline requests while its batches still land in order.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{self, PendingResponse};
 use super::frames::{FrameReader, RequestBudget, Reservation};
 use crate::handlers::Ctx;
+use crate::security::Session;
 
-pub async fn serve(
-    socket: TcpStream,
-    peer: SocketAddr,
+/// Serves one connection through its two halves: a plain TCP socket's own (zero-cost) halves,
+/// or a TLS stream's. Generic, so the plaintext path is compiled for TcpStream's halves alone.
+pub async fn serve<R, W>(
+    read_half: R,
+    mut write_half: W,
+    session: Arc<Session>,
     ctx: Arc<Ctx>,
     budget: Arc<RequestBudget>,
     shutdown: CancellationToken,
-) {
-    let (read_half, mut write_half) = socket.into_split();
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = session.peer;
     let mut frames = FrameReader::new(read_half, ctx.config.request_bytes_max as usize, budget);
     let (pending_tx, mut pending_rx) =
         mpsc::channel::<(PendingResponse, Reservation)>(ctx.config.connection_inflight_max);
@@ -53,6 +58,8 @@ pub async fn serve(
                 break;
             }
         }
+        // Handed back, not dropped: dropping it ends our side of the connection.
+        write_half
     });
 
     let idle_max = Duration::from_millis(ctx.config.connections_max_idle_ms);
@@ -78,10 +85,14 @@ pub async fn serve(
             }
         };
         activity.requested();
-        match dispatch::dispatch(&ctx, frame.bytes) {
+        match dispatch::dispatch(&ctx, &session, frame.bytes) {
             Ok(pending) => {
                 // Bounded: a client that pipelines faster than we answer waits here.
                 if pending_tx.send((pending, frame.reservation)).await.is_err() {
+                    break;
+                }
+                if session.is_closing() {
+                    // A failed authentication: its answer is the last.
                     break;
                 }
             }
@@ -93,8 +104,20 @@ pub async fn serve(
     }
     // Answer what was already accepted, then close.
     drop(pending_tx);
-    let _ = writer.await;
+    let write_half = writer.await;
+    if session.is_closing() {
+        // A failed authentication's answer is written; keep the connection (both ways) a
+        // bounded while for the client to close it first. Some clients (kafka-python) fail
+        // every pending request as soon as they see the end of the stream, even one whose
+        // answer arrived with it, and would not learn why they were refused.
+        let drained = async { while let Ok(Some(_)) = frames.next().await {} };
+        let _ = tokio::time::timeout(CLOSE_LINGER, drained).await;
+    }
+    drop(write_half);
 }
+
+/// How long a connection whose authentication failed stays open after its last answer.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// When the connection last did something, for connections.max.idle.ms: a connection is idle
 /// when it owes no response and has neither read a request nor written a response for that long

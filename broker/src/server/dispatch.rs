@@ -16,6 +16,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use tracing::Instrument;
 
 use crate::handlers::{self, Ctx};
+use crate::security::Session;
 
 /// The encoded response frame (its length prefix included); Ok(None) when the request gets no response (acks=0), Err
 /// when our own response could not be encoded and the connection must close.
@@ -40,9 +41,30 @@ pub enum DispatchError {
     UnsupportedVersion(ApiKey, i16),
     #[error("cannot decode {0:?} v{1}: {2}")]
     Decode(ApiKey, i16, String),
+    #[error("{0:?} before SASL authentication")]
+    Unauthenticated(ApiKey),
 }
 
-pub fn dispatch(ctx: &Arc<Ctx>, mut frame: Bytes) -> Result<PendingResponse, DispatchError> {
+/// What an unauthenticated connection of a SASL listener may send, as Kafka's
+/// `SaslServerAuthenticator`: anything else closes it.
+fn allowed_before_authentication(api_key: ApiKey) -> bool {
+    matches!(
+        api_key,
+        ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+    )
+}
+
+pub fn dispatch(
+    ctx: &Arc<Ctx>,
+    session: &Arc<Session>,
+    mut frame: Bytes,
+) -> Result<PendingResponse, DispatchError> {
+    // One load of a set-once cell: the whole cost of authentication on an established
+    // connection's hot path.
+    if !session.is_authenticated() && session.expects_raw_token() {
+        let reply = handlers::sasl::raw_token(ctx, session, frame);
+        return Ok(Box::pin(async move { Ok(reply.await) }));
+    }
     if frame.len() < 8 {
         return Err(DispatchError::Short(frame.len()));
     }
@@ -53,6 +75,9 @@ pub fn dispatch(ctx: &Arc<Ctx>, mut frame: Bytes) -> Result<PendingResponse, Dis
     let Some(spec) = handlers::supported(api_key) else {
         return Err(DispatchError::UnknownApiKey(raw_key));
     };
+    if !session.is_authenticated() && !allowed_before_authentication(api_key) {
+        return Err(DispatchError::Unauthenticated(api_key));
+    }
     if !(spec.min..=spec.max).contains(&version) {
         if api_key == ApiKey::ApiVersions {
             let body =
@@ -91,7 +116,7 @@ pub fn dispatch(ctx: &Arc<Ctx>, mut frame: Bytes) -> Result<PendingResponse, Dis
     );
     let started = Instant::now();
     // In the span too: Produce does its validation and queuing synchronously, right here.
-    let response = span.in_scope(|| handlers::handle(ctx, header, request));
+    let response = span.in_scope(|| handlers::handle(ctx, session, header, request));
     Ok(Box::pin(
         async move {
             let Some(response) = response.await else {

@@ -1,20 +1,40 @@
-//! Accepts connections, one task each, bounded by a connection permit taken before accept
+//! Accepts the connections of one listener, one task each (TLS listeners do the handshake in
+//! that task), bounded by a connection permit taken before accept
 //! (max.connections) and by a count per client address (max.connections.per.ip).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::net::TcpListener;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::connection;
 use super::frames::RequestBudget;
+use crate::config::ListenerConfig;
 use crate::handlers::Ctx;
+use crate::security::{tls, Session};
 
-pub async fn run(listener: TcpListener, ctx: Arc<Ctx>, shutdown: CancellationToken) {
+pub async fn run(
+    listener: TcpListener,
+    config: Arc<ListenerConfig>,
+    ctx: Arc<Ctx>,
+    shutdown: CancellationToken,
+) {
+    let acceptor = match config.tls.as_ref().map(tls::server_config) {
+        None => None,
+        Some(Ok(server_config)) => Some(TlsAcceptor::from(server_config)),
+        Some(Err(error)) => {
+            // Checked when the configuration was read; a file changed since.
+            tracing::error!(listener = %config.name, %error, "not serving: TLS configuration");
+            return;
+        }
+    };
     let permits = Arc::new(Semaphore::new(ctx.config.connections_max as usize));
     let per_address = PerAddress::new(ctx.config.connections_per_ip_max);
     let budget = Arc::new(RequestBudget::new(ctx.config.queued_request_bytes_max));
@@ -47,9 +67,18 @@ pub async fn run(listener: TcpListener, ctx: Arc<Ctx>, shutdown: CancellationTok
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
         let budget = budget.clone();
+        let config = config.clone();
+        let acceptor = acceptor.clone();
         tracker.spawn(async move {
             let _active = crate::metrics::ConnectionGuard::open();
-            connection::serve(socket, peer, ctx, budget, shutdown).await;
+            match acceptor {
+                None => {
+                    let session = Arc::new(Session::new(config, peer, None));
+                    let (read_half, write_half) = socket.into_split();
+                    connection::serve(read_half, write_half, session, ctx, budget, shutdown).await;
+                }
+                Some(acceptor) => serve_tls(acceptor, socket, config, ctx, budget, shutdown).await,
+            }
             drop(slot);
             drop(permit);
         });
@@ -57,6 +86,58 @@ pub async fn run(listener: TcpListener, ctx: Arc<Ctx>, shutdown: CancellationTok
     tracker.close();
     // Connections finish the request they are writing; bounded so shutdown cannot hang.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), tracker.wait()).await;
+}
+
+/// A TLS handshake that takes longer than this is dropped (a client that connects and sends
+/// nothing must not hold a connection slot until connections.max.idle.ms).
+const TLS_HANDSHAKE_MAX: Duration = Duration::from_secs(10);
+
+/// The TLS handshake, then the connection over the TLS stream's halves. A client that does not
+/// speak TLS (a plaintext Kafka client on a TLS port) fails the handshake and is closed.
+async fn serve_tls(
+    acceptor: TlsAcceptor,
+    socket: TcpStream,
+    config: Arc<ListenerConfig>,
+    ctx: Arc<Ctx>,
+    budget: Arc<RequestBudget>,
+    shutdown: CancellationToken,
+) {
+    let peer = match socket.peer_addr() {
+        Ok(peer) => peer,
+        Err(_) => return,
+    };
+    let handshake = tokio::time::timeout(TLS_HANDSHAKE_MAX, acceptor.accept(socket));
+    let stream = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        handshake = handshake => match handshake {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::info!(%peer, listener = %config.name, %error,
+                    "closing connection: TLS handshake failed");
+                crate::metrics::tls_handshake_failed(&config.name);
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, listener = %config.name,
+                    "closing connection: no TLS handshake within {TLS_HANDSHAKE_MAX:?}");
+                crate::metrics::tls_handshake_failed(&config.name);
+                return;
+            }
+        },
+    };
+    // Verified against the truststore by rustls; the leaf names the client.
+    let principal = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(tls::certificate_principal);
+    if let Some(principal) = &principal {
+        tracing::debug!(%peer, %principal, "client certificate");
+    }
+    let session = Arc::new(Session::new(config, peer, principal));
+    let (read_half, write_half) = tokio::io::split(stream);
+    connection::serve(read_half, write_half, session, ctx, budget, shutdown).await;
 }
 
 /// Open connections per client address.
