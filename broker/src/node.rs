@@ -209,6 +209,7 @@ impl Node {
         }
         let waited = self.ctx.metadata.wait_for_cluster_image(node_id, &shutdown);
         if let Some(image) = waited.await {
+            let limits = crate::server::listener::ClientLimits::new(&self.ctx.config);
             let serving = self
                 .listeners
                 .into_iter()
@@ -222,6 +223,7 @@ impl Node {
                         socket,
                         listener,
                         self.ctx.clone(),
+                        limits.clone(),
                         shutdown.clone(),
                     )
                 });

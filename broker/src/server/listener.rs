@@ -20,10 +20,30 @@ use crate::config::ListenerConfig;
 use crate::handlers::Ctx;
 use crate::security::{tls, Session};
 
+/// What every listener of the broker shares: Kafka's max.connections, max.connections.per.ip
+/// and queued.max.request.bytes are broker-wide, so a second listener must not double them.
+#[derive(Clone)]
+pub struct ClientLimits {
+    permits: Arc<Semaphore>,
+    per_address: PerAddress,
+    budget: Arc<RequestBudget>,
+}
+
+impl ClientLimits {
+    pub fn new(config: &crate::config::Config) -> ClientLimits {
+        ClientLimits {
+            permits: Arc::new(Semaphore::new(config.connections_max as usize)),
+            per_address: PerAddress::new(config.connections_per_ip_max),
+            budget: Arc::new(RequestBudget::new(config.queued_request_bytes_max)),
+        }
+    }
+}
+
 pub async fn run(
     listener: TcpListener,
     config: Arc<ListenerConfig>,
     ctx: Arc<Ctx>,
+    limits: ClientLimits,
     shutdown: CancellationToken,
 ) {
     let acceptor = match config.tls.as_ref().map(tls::server_config) {
@@ -35,9 +55,11 @@ pub async fn run(
             return;
         }
     };
-    let permits = Arc::new(Semaphore::new(ctx.config.connections_max as usize));
-    let per_address = PerAddress::new(ctx.config.connections_per_ip_max);
-    let budget = Arc::new(RequestBudget::new(ctx.config.queued_request_bytes_max));
+    let ClientLimits {
+        permits,
+        per_address,
+        budget,
+    } = limits;
     let tracker = TaskTracker::new();
     loop {
         let permit = tokio::select! {
