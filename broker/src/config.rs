@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::security::acl::Authorizer;
 use clap::Parser;
 use serde::Deserialize;
 
@@ -126,6 +127,10 @@ struct FileConfig {
     /// Every client listener with its security (server.properties and `KAFKA_*` only).
     #[serde(skip)]
     listeners: Option<Vec<ListenerConfig>>,
+    /// authorizer.class.name, super.users, allow.everyone.if.no.acl.found (server.properties
+    /// and `KAFKA_*` only).
+    #[serde(skip)]
+    authorizer: Option<Authorizer>,
 }
 
 impl FileConfig {
@@ -199,6 +204,7 @@ impl FileConfig {
                 .or(under.failed_authentication_delay_ms),
             broker_configs,
             listeners: self.listeners.or(under.listeners),
+            authorizer: self.authorizer.or(under.authorizer),
         }
     }
 }
@@ -298,6 +304,9 @@ pub struct Config {
     /// Static broker configs by Kafka name (e.g. log.retention.ms): below the dynamic ones,
     /// above Kafka's defaults, described as STATIC_BROKER_CONFIG.
     pub broker_configs: BTreeMap<String, String>,
+    /// `authorizer.class.name` set: requests are checked against the ACLs in metadata. None:
+    /// everything is allowed and the ACL APIs answer SECURITY_DISABLED, as in Kafka.
+    pub authorizer: Option<Authorizer>,
     /// Configuration the broker ignores, to log once logging is set up.
     pub notices: Vec<String>,
 }
@@ -441,6 +450,7 @@ impl Config {
                 .failed_authentication_delay_ms
                 .unwrap_or(FAILED_AUTHENTICATION_DELAY_MS),
             broker_configs: file.broker_configs,
+            authorizer: file.authorizer,
             notices,
         })
     }
@@ -487,6 +497,7 @@ impl Config {
             raft_heartbeat_interval_ms: DEFAULT_RAFT_HEARTBEAT_INTERVAL_MS,
             failed_authentication_delay_ms: FAILED_AUTHENTICATION_DELAY_MS,
             broker_configs: BTreeMap::new(),
+            authorizer: None,
             notices: Vec::new(),
         }
     }

@@ -101,6 +101,10 @@ fn describe() {
         "SASL authentications that ended, by mechanism and result (success, failure)."
     );
     describe_counter!(
+        "broker_authorization_denials_total",
+        "Actions the authorizer refused, by API (one per resource refused: a Produce to two forbidden topics counts two)."
+    );
+    describe_counter!(
         "broker_tls_handshake_failures_total",
         "Connections to a TLS listener closed because the TLS handshake failed or timed out (a plaintext client, an untrusted client certificate), by listener."
     );
@@ -219,6 +223,15 @@ pub fn sasl_step(mechanism: &'static str, step: &crate::security::sasl::Step) {
     };
     metrics::counter!("broker_sasl_authentications_total", "mechanism" => mechanism, "result" => result)
         .increment(1);
+}
+
+/// One action the authorizer refused while serving `api_key`.
+pub fn authorization_denied(api_key: ApiKey) {
+    let name = match api_metrics(api_key) {
+        Some(api) => api.name,
+        None => "unknown",
+    };
+    metrics::counter!("broker_authorization_denials_total", "api" => name).increment(1);
 }
 
 pub fn tls_handshake_failed(listener: &str) {

@@ -55,6 +55,16 @@ impl TestBroker {
         TestBroker::start_config(broker::config::Config::for_test(data_dir)).await
     }
 
+    /// A restart in `data_dir` with a test config that `configure` changes first.
+    pub async fn start_in_with(
+        data_dir: PathBuf,
+        configure: impl FnOnce(&mut broker::config::Config),
+    ) -> TestBroker {
+        let mut config = broker::config::Config::for_test(data_dir);
+        configure(&mut config);
+        TestBroker::start_config(config).await
+    }
+
     async fn start_config(config: broker::config::Config) -> TestBroker {
         let data_dir = config.data_dir.clone();
         let node = broker::node::Node::start(config)

@@ -18,6 +18,7 @@ use anyhow::{anyhow, bail};
 use super::security::{self, ListenerConfig, SecurityProtocol};
 use super::{FileConfig, FlushPolicy, LogFormat};
 use crate::metadata::configs;
+use crate::security::acl;
 
 /// Every broker config name of Apache Kafka 4.3.1, one a line
 /// (`kafka.server.KafkaConfig.configDef().names()`).
@@ -193,6 +194,7 @@ pub fn file_config(settings: Vec<Setting>) -> anyhow::Result<(FileConfig, Vec<St
     }
     apply_listeners(&merged, &mut file)?;
     apply_retention(&merged, &mut file)?;
+    apply_authorizer(&merged, &mut file)?;
     check_voters(&merged, &file, &mut notices)?;
     Ok((file, notices))
 }
@@ -208,6 +210,9 @@ const JOINT: &[&str] = &[
     "log.retention.minutes",
     "log.retention.hours",
     "controller.quorum.voters",
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
 ];
 
 fn apply(
@@ -421,6 +426,38 @@ fn client_listener(
         sasl: security::sasl_config(name, protocol, security)?,
         tls: security::tls_config(name, protocol, security)?,
     })
+}
+
+/// `authorizer.class.name` turns authorization on (Kafka's StandardAuthorizer is the one
+/// accepted), with `super.users` and `allow.everyone.if.no.acl.found`; those two alone do
+/// nothing, as in Kafka.
+fn apply_authorizer(
+    merged: &BTreeMap<String, Setting>,
+    file: &mut FileConfig,
+) -> anyhow::Result<()> {
+    let get = |key: &str| merged.get(key).map(|s| (s.value.trim(), &s.origin));
+    let Some((class, origin)) = get("authorizer.class.name").filter(|(v, _)| !v.is_empty()) else {
+        return Ok(());
+    };
+    if class != acl::STANDARD_AUTHORIZER {
+        bail!(
+            "{origin}: authorizer.class.name: {class} is not supported; use {}",
+            acl::STANDARD_AUTHORIZER
+        );
+    }
+    let allow_everyone = match get("allow.everyone.if.no.acl.found") {
+        Some((value, origin)) => {
+            boolean(value).map_err(|e| anyhow!("{origin}: allow.everyone.if.no.acl.found: {e}"))?
+        }
+        None => false,
+    };
+    file.authorizer = Some(acl::Authorizer {
+        super_users: get("super.users")
+            .map(|(value, _)| acl::parse_super_users(value))
+            .unwrap_or_default(),
+        allow_everyone_if_no_acl_found: allow_everyone,
+    });
+    Ok(())
 }
 
 fn advertised_entry(advertised: &[Listener], name: &str) -> anyhow::Result<String> {
@@ -902,5 +939,29 @@ mod tests {
             Some("1@a:9092/a:9093,2@b:9092/b:9093")
         );
         assert!(file_config(settings("controller.quorum.voters=1@a:9093")).is_ok());
+    }
+
+    #[test]
+    fn the_standard_authorizer_with_super_users() {
+        let authorizer = |text: &str| file_config(settings(text)).map(|(file, _)| file.authorizer);
+        assert_eq!(authorizer("super.users=User:admin").unwrap(), None);
+        let on = authorizer(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+             super.users=User:admin; User:ANONYMOUS\n\
+             allow.everyone.if.no.acl.found=true",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(on.super_users, ["User:admin", "User:ANONYMOUS"]);
+        assert!(on.allow_everyone_if_no_acl_found);
+        let default = authorizer(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(default.super_users.is_empty() && !default.allow_everyone_if_no_acl_found);
+        assert!(
+            authorizer("authorizer.class.name=kafka.security.authorizer.AclAuthorizer").is_err()
+        );
     }
 }

@@ -13,15 +13,18 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 
+use super::access::Access;
 use super::{str_bytes, Ctx};
 use crate::config::Config;
 use crate::metadata::commands::MetadataCommand;
 use crate::metadata::configs::{self, ConfigDef};
 use crate::metadata::MetadataState;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 const SOURCE_TOPIC: i8 = 1;
 const SOURCE_DYNAMIC_BROKER: i8 = 2;
@@ -31,8 +34,28 @@ const SOURCE_DEFAULT: i8 = 5;
 
 type Failure = (i16, String);
 
+/// Kafka's checks: a topic's configs need the operation on the topic, a broker's (and broker
+/// loggers') on the cluster.
+fn authorize(
+    access: &Access,
+    operation: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), Failure> {
+    let denied = match resource_type {
+        RESOURCE_TOPIC => access.topic_code(operation, name).err(),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => access.cluster_code(operation).err(),
+        _ => None,
+    };
+    match denied {
+        Some(code) => Err((code, "Authorization failed.".into())),
+        None => Ok(()),
+    }
+}
+
 pub fn describe(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
@@ -52,7 +75,14 @@ pub fn describe(
                     // never means as "none".
                     .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
             };
+            let allowed = authorize(
+                &access,
+                Operation::DescribeConfigs,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            );
             let entries = match resource.resource_type {
+                _ if allowed.is_err() => allowed.map(|_| Vec::new()),
                 RESOURCE_TOPIC => {
                     topic_entries(&ctx.config, &image, resource.resource_name.as_str())
                 }
@@ -273,7 +303,11 @@ async fn apply(
     ctx.metadata.propose_for_client(command).await.map(|_| ())
 }
 
-pub async fn alter(ctx: &Arc<Ctx>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn alter(
+    ctx: &Arc<Ctx>,
+    access: Access,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let mut responses = Vec::new();
     for resource in &request.resources {
         let changes = resource
@@ -282,15 +316,25 @@ pub async fn alter(ctx: &Arc<Ctx>, request: AlterConfigsRequest) -> AlterConfigs
             .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
             .collect();
         let name = resource.resource_name.as_str();
-        let outcome = apply(
-            ctx,
+        let outcome = match authorize(
+            &access,
+            Operation::AlterConfigs,
             resource.resource_type,
             name,
-            changes,
-            true,
-            request.validate_only,
-        )
-        .await;
+        ) {
+            Ok(()) => {
+                apply(
+                    ctx,
+                    resource.resource_type,
+                    name,
+                    changes,
+                    true,
+                    request.validate_only,
+                )
+                .await
+            }
+            Err(failure) => Err(failure),
+        };
         let response = alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
@@ -311,12 +355,19 @@ const OP_SUBTRACT: i8 = 3;
 
 pub async fn incremental_alter(
     ctx: &Arc<Ctx>,
+    access: Access,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::new();
     for resource in &request.resources {
         let name = resource.resource_name.as_str();
-        let outcome = match incremental_changes(ctx, resource) {
+        let allowed = authorize(
+            &access,
+            Operation::AlterConfigs,
+            resource.resource_type,
+            name,
+        );
+        let outcome = match allowed.and_then(|_| incremental_changes(ctx, resource)) {
             Ok(changes) => {
                 apply(
                     ctx,

@@ -7,15 +7,18 @@ use kafka_protocol::messages::consumer_group_describe_response as describe;
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::*;
 
+use super::access::Access;
 use super::{str_bytes, topic_name, Ctx};
 use crate::group::consumer::{self, HEARTBEAT_INTERVAL_MS};
 use crate::group::Group;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
 const ASSIGNORS: [&str; 2] = ["range", "uniform"];
 
 pub async fn heartbeat(
     ctx: &Arc<Ctx>,
+    access: Access,
     header: &RequestHeader,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
@@ -26,6 +29,19 @@ pub async fn heartbeat(
             .with_error_message(Some(str_bytes(message)))
             .with_member_epoch(-1)
     };
+    // Kafka: READ on the group, DESCRIBE on every subscribed topic.
+    if access.group_code(Operation::Read, &group_id).is_err() {
+        return error(ec::GROUP_AUTHORIZATION_FAILED, "");
+    }
+    if let Some(topic) = request
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .find(|topic| !access.topic(Operation::Describe, topic))
+    {
+        let message = format!("Not authorized to describe topic {}.", topic.as_str());
+        return error(ec::TOPIC_AUTHORIZATION_FAILED, &message);
+    }
     if group_id.is_empty() {
         return error(ec::INVALID_REQUEST, "GroupId can't be empty.");
     }
@@ -111,6 +127,7 @@ pub async fn heartbeat(
 
 pub fn describe(
     ctx: &Arc<Ctx>,
+    access: Access,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
     let image = ctx.metadata.current();
@@ -140,6 +157,9 @@ pub fn describe(
             let described = describe::DescribedGroup::default()
                 .with_group_id(group_id.clone())
                 .with_authorized_operations(i32::MIN);
+            if let Err(code) = access.group_code(Operation::Describe, group_id) {
+                return described.with_error_code(code);
+            }
             if let Err(code) = ctx.groups.partition_for(group_id.as_str()) {
                 return described.with_error_code(code);
             }

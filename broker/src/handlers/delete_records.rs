@@ -7,10 +7,16 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use super::access::Access;
 use super::Ctx;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
-pub async fn handle(ctx: &Arc<Ctx>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub async fn handle(
+    ctx: &Arc<Ctx>,
+    access: Access,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let image = ctx.metadata.current();
     let mut topics = Vec::new();
     for topic in &request.topics {
@@ -18,11 +24,13 @@ pub async fn handle(ctx: &Arc<Ctx>, request: DeleteRecordsRequest) -> DeleteReco
         // As Kafka: a client may not delete records of an internal topic (here, every group's
         // committed offsets).
         let internal = crate::metadata::is_internal_topic(topic.name.as_str());
+        let denied = access.topic_code(Operation::Delete, &topic.name).err();
         let mut partitions = Vec::new();
         for p in &topic.partitions {
             let result =
                 DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
             let outcome = match meta.map(|m| ctx.leader_partition(m, p.partition_index)) {
+                _ if denied.is_some() => Err(ec::TOPIC_AUTHORIZATION_FAILED),
                 Some(_) if internal => Err(ec::INVALID_TOPIC_EXCEPTION),
                 None => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
                 Some(Err(code)) => Err(code),

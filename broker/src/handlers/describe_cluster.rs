@@ -8,6 +8,8 @@ use super::{str_bytes, Ctx};
 use crate::protocol::error_codes as ec;
 use crate::security::Session;
 
+/// Kafka checks nothing here (DESCRIBE on the cluster only decides the authorized operations
+/// it reports, which this broker does not compute).
 pub fn handle(
     ctx: &Ctx,
     session: &Session,

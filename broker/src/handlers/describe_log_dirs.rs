@@ -10,10 +10,20 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
 
+use super::access::Access;
 use super::{str_bytes, topic_name, Ctx};
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
-pub fn handle(ctx: &Ctx, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+pub fn handle(
+    ctx: &Ctx,
+    access: Access,
+    request: DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
+    // Kafka: DESCRIBE on the cluster; v0-v2 have no error code and answer no directory.
+    if let Err(code) = access.cluster_code(Operation::Describe) {
+        return DescribeLogDirsResponse::default().with_error_code(code);
+    }
     DescribeLogDirsResponse::default()
         .with_error_code(ec::NONE)
         .with_results(vec![describe_data_dir(ctx, &request)])

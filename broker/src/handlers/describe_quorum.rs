@@ -12,9 +12,11 @@ use kafka_protocol::messages::describe_quorum_response::{
 };
 use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
 
+use super::access::Access;
 use super::{str_bytes, topic_name, Ctx};
 use crate::metadata::quorum::{describe_quorum, QuorumState, ReplicaProgress};
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
 /// Kafka's name for its metadata log.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
@@ -25,9 +27,14 @@ const NOT_LEADER_OR_FOLLOWER_MESSAGE: &str = "For requests intended only for the
 
 pub async fn handle(
     ctx: &Ctx,
+    access: Access,
     version: i16,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if let Err(code) = access.cluster_code(Operation::Describe) {
+        return DescribeQuorumResponse::default().with_error_code(code);
+    }
     // Exactly the one metadata partition, as Kafka's RaftUtil.hasValidTopicPartition.
     let valid = match request.topics.as_slice() {
         [topic] => {

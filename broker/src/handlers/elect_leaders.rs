@@ -20,11 +20,13 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use tokio::time::Instant;
 
+use super::access::Access;
 use super::{str_bytes, topic_name, Ctx};
 use crate::cluster::wire::{Request, Response};
 use crate::metadata::MetadataState;
 use crate::protocol::error_codes as ec;
 use crate::raft::transfer::{self, LeadershipAnswer};
+use crate::security::acl::Operation;
 
 const PREFERRED: i8 = 0;
 const UNCLEAN: i8 = 1;
@@ -43,9 +45,14 @@ type Outcome = (i16, Option<String>);
 
 pub async fn handle(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
+    // Kafka: ALTER on the cluster.
+    if let Err(code) = access.cluster_code(Operation::Alter) {
+        return error_response(&request, code, "Cluster authorization failed.");
+    }
     let election_type = if version >= 1 {
         request.election_type
     } else {

@@ -10,9 +10,11 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
 
+use super::access::Access;
 use super::{topic_name, Ctx};
 use crate::partition::Partition;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
 /// Upper bound on one long poll, whatever the client asks.
 const WAIT_MAX: Duration = Duration::from_secs(30);
@@ -27,7 +29,12 @@ struct Target {
     partition: Result<Arc<Partition>, i16>,
 }
 
-pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: FetchRequest) -> FetchResponse {
+pub async fn handle(
+    ctx: &Arc<Ctx>,
+    access: Access,
+    version: i16,
+    request: FetchRequest,
+) -> FetchResponse {
     if request.session_id != 0 {
         return FetchResponse::default().with_error_code(ec::FETCH_SESSION_ID_NOT_FOUND);
     }
@@ -57,10 +64,16 @@ pub async fn handle(ctx: &Arc<Ctx>, version: i16, request: FetchRequest) -> Fetc
         } else {
             response.with_topic(topic_name(&name))
         });
+        // One check per topic (an unknown topic id has no name to check).
+        let denied = match (topic, version >= 13) {
+            (None, true) => None,
+            _ => access.topic_code(Operation::Read, &name).err(),
+        };
         for p in &fetch_topic.partitions {
-            let partition = match topic {
-                None => Err(unknown),
-                Some(topic) => ctx
+            let partition = match (denied, topic) {
+                (Some(code), _) => Err(code),
+                (None, None) => Err(unknown),
+                (None, Some(topic)) => ctx
                     // A new leader answers once its high watermark is the cluster's: else
                     // a consumer at the old one would get OFFSET_OUT_OF_RANGE and reset.
                     .read_partition(topic, p.partition, ec::NOT_LEADER_OR_FOLLOWER)

@@ -13,10 +13,12 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use super::access::Access;
 use super::{str_bytes, Ctx};
 use crate::group::classic::{JoinRequest, JoinResult};
 use crate::group::Group;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::{Operation, ResourceType};
 use crate::security::Session;
 
 /// group.min.session.timeout.ms and group.max.session.timeout.ms.
@@ -36,10 +38,20 @@ type Location = (i32, String, i32);
 /// or the transactional id's `__transaction_state` partition.
 fn locate(
     ctx: &Ctx,
+    access: &Access,
     listener: &str,
     key: &str,
     key_type: i8,
 ) -> Result<Location, (i16, Option<String>)> {
+    // Kafka: DESCRIBE on the group, or on the transactional id.
+    let denied = match key_type {
+        KEY_TYPE_TRANSACTION => access.transactional_id_code(Operation::Describe, key).err(),
+        KEY_TYPE_GROUP => access.group_code(Operation::Describe, key).err(),
+        _ => None,
+    };
+    if let Some(code) = denied {
+        return Err((code, None));
+    }
     if key_type == KEY_TYPE_TRANSACTION {
         if key.is_empty() {
             return Err((
@@ -88,17 +100,24 @@ fn broker_location(
 
 pub fn find_coordinator(
     ctx: &Arc<Ctx>,
-    session: &Session,
+    session: &Arc<Session>,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
+    let access = ctx.access(session, ApiKey::FindCoordinator);
     if version >= 4 {
         let coordinators = request
             .coordinator_keys
             .iter()
             .map(|key| {
                 let entry = CoordinatorEntry::default().with_key(key.clone());
-                match locate(ctx, &session.listener.name, key.as_str(), request.key_type) {
+                match locate(
+                    ctx,
+                    &access,
+                    &session.listener.name,
+                    key.as_str(),
+                    request.key_type,
+                ) {
                     Ok((node, host, port)) => entry
                         .with_error_code(ec::NONE)
                         .with_node_id(BrokerId(node))
@@ -116,11 +135,16 @@ pub fn find_coordinator(
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     let listener = &session.listener.name;
-    let (code, message, location) =
-        match locate(ctx, listener, request.key.as_str(), request.key_type) {
-            Ok(location) => (ec::NONE, None, Some(location)),
-            Err((code, message)) => (code, message, None),
-        };
+    let (code, message, location) = match locate(
+        ctx,
+        &access,
+        listener,
+        request.key.as_str(),
+        request.key_type,
+    ) {
+        Ok(location) => (ec::NONE, None, Some(location)),
+        Err((code, message)) => (code, message, None),
+    };
     let response = FindCoordinatorResponse::default().with_error_code(code);
     let response = if version >= 1 {
         response.with_error_message(opt_str(message.as_deref()))
@@ -141,6 +165,7 @@ pub fn find_coordinator(
 
 pub async fn join_group(
     ctx: &Arc<Ctx>,
+    access: Access,
     header: &RequestHeader,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
@@ -158,6 +183,9 @@ pub async fn join_group(
                 Some(str_bytes(""))
             })
     };
+    if let Err(code) = access.group_code(Operation::Read, &group_id) {
+        return error(code, request.member_id.as_str());
+    }
     if group_id.is_empty() {
         return error(ec::INVALID_GROUP_ID, request.member_id.as_str());
     }
@@ -232,10 +260,14 @@ fn join_response(version: i16, result: JoinResult) -> JoinGroupResponse {
 
 pub async fn sync_group(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
     let group_id = request.group_id.to_string();
+    if let Err(code) = access.group_code(Operation::Read, &group_id) {
+        return SyncGroupResponse::default().with_error_code(code);
+    }
     if let Err(code) = ctx.groups.partition_for(&group_id) {
         return SyncGroupResponse::default().with_error_code(code);
     }
@@ -278,8 +310,11 @@ pub async fn sync_group(
     }
 }
 
-pub fn heartbeat(ctx: &Arc<Ctx>, request: HeartbeatRequest) -> HeartbeatResponse {
+pub fn heartbeat(ctx: &Arc<Ctx>, access: Access, request: HeartbeatRequest) -> HeartbeatResponse {
     let group_id = request.group_id.to_string();
+    if let Err(code) = access.group_code(Operation::Read, &group_id) {
+        return HeartbeatResponse::default().with_error_code(code);
+    }
     if let Err(code) = ctx.groups.partition_for(&group_id) {
         return HeartbeatResponse::default().with_error_code(code);
     }
@@ -293,8 +328,16 @@ pub fn heartbeat(ctx: &Arc<Ctx>, request: HeartbeatRequest) -> HeartbeatResponse
     HeartbeatResponse::default().with_error_code(code)
 }
 
-pub fn leave_group(ctx: &Arc<Ctx>, version: i16, request: LeaveGroupRequest) -> LeaveGroupResponse {
+pub fn leave_group(
+    ctx: &Arc<Ctx>,
+    access: Access,
+    version: i16,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
     let group_id = request.group_id.to_string();
+    if let Err(code) = access.group_code(Operation::Read, &group_id) {
+        return LeaveGroupResponse::default().with_error_code(code);
+    }
     if let Err(code) = ctx.groups.partition_for(&group_id) {
         return LeaveGroupResponse::default().with_error_code(code);
     }
@@ -325,6 +368,7 @@ pub fn leave_group(ctx: &Arc<Ctx>, version: i16, request: LeaveGroupRequest) -> 
 
 pub fn describe_groups(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
@@ -333,6 +377,9 @@ pub fn describe_groups(
         .iter()
         .map(|group_id| {
             let described = DescribedGroup::default().with_group_id(group_id.clone());
+            if let Err(code) = access.group_code(Operation::Describe, group_id) {
+                return described.with_error_code(code);
+            }
             if let Err(code) = ctx.groups.partition_for(group_id.as_str()) {
                 return described.with_error_code(code);
             }
@@ -410,7 +457,14 @@ fn describe_one(
     }
 }
 
-pub fn list_groups(ctx: &Arc<Ctx>, version: i16, request: ListGroupsRequest) -> ListGroupsResponse {
+pub fn list_groups(
+    ctx: &Arc<Ctx>,
+    access: Access,
+    version: i16,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    // Kafka: every group with DESCRIBE on the cluster, else those one may DESCRIBE.
+    let all = access.cluster_quietly(Operation::Describe);
     let states: Vec<String> = request
         .states_filter
         .iter()
@@ -427,6 +481,7 @@ pub fn list_groups(ctx: &Arc<Ctx>, version: i16, request: ListGroupsRequest) -> 
         .into_iter()
         .filter(|(_, _, state, _)| states.is_empty() || states.contains(&state.to_lowercase()))
         .filter(|(_, _, _, kind)| types.is_empty() || types.iter().any(|t| t == kind))
+        .filter(|(id, _, _, _)| all || access.quietly(Operation::Describe, ResourceType::Group, id))
         .map(|(id, protocol_type, state, kind)| {
             let listed = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(&id)))
@@ -448,10 +503,15 @@ pub fn list_groups(ctx: &Arc<Ctx>, version: i16, request: ListGroupsRequest) -> 
         .with_groups(groups)
 }
 
-pub async fn delete_groups(ctx: &Arc<Ctx>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub async fn delete_groups(
+    ctx: &Arc<Ctx>,
+    access: Access,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     let mut results = Vec::new();
     for group_id in &request.groups_names {
-        let code = match ctx.groups.partition_for(group_id.as_str()) {
+        let allowed = access.group_code(Operation::Delete, group_id);
+        let code = match allowed.and_then(|_| ctx.groups.partition_for(group_id.as_str())) {
             Err(code) => code,
             Ok(_) => ctx.groups.delete_group(group_id.as_str()).await,
         };

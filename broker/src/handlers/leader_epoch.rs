@@ -10,12 +10,15 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use super::access::Access;
 use super::fetch::check_epoch;
 use super::Ctx;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
 pub fn handle(
     ctx: &Arc<Ctx>,
+    access: Access,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let image = ctx.metadata.current();
@@ -24,13 +27,16 @@ pub fn handle(
         .iter()
         .map(|topic| {
             let meta = image.topics.get(topic.topic.as_str());
+            // Kafka: DESCRIBE on the topic (a consumer's check after a leader change).
+            let denied = access.topic_code(Operation::Describe, &topic.topic).err();
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|p| {
                     let result = EpochEndOffset::default().with_partition(p.partition);
-                    let partition = meta
-                        .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION)
+                    let partition = denied
+                        .map_or(Ok(()), Err)
+                        .and_then(|_| meta.ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION))
                         .and_then(|meta| {
                             ctx.read_partition(meta, p.partition, ec::NOT_LEADER_OR_FOLLOWER)
                         })

@@ -7,10 +7,12 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::access::Access;
 use super::fetch::check_epoch;
 use super::Ctx;
 use crate::partition::Partition;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 use crate::storage::StorageError;
 
 const LATEST: i64 = -1;
@@ -21,6 +23,7 @@ const LATEST_TIERED: i64 = -5;
 
 pub async fn handle(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
@@ -35,12 +38,14 @@ pub async fn handle(
     let mut topics = Vec::new();
     for topic in &request.topics {
         let meta = image.topics.get(topic.name.as_str());
+        let denied = access.topic_code(Operation::Describe, &topic.name).err();
         let mut partitions = Vec::new();
         for p in &topic.partitions {
             let response =
                 ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-            let partition = meta
-                .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION)
+            let partition = denied
+                .map_or(Ok(()), Err)
+                .and_then(|_| meta.ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION))
                 .and_then(|meta| ctx.read_partition(meta, p.partition_index, not_caught_up))
                 .and_then(|partition| {
                     check_epoch(p.current_leader_epoch, partition.leader_epoch()).map(|_| partition)

@@ -5,27 +5,32 @@ use std::sync::Arc;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse};
 
 use super::{str_bytes, topic_name, topics, uuid_of, Ctx};
 use crate::metadata::{MetadataState, TopicMeta};
 use crate::protocol::error_codes as ec;
+use crate::security::acl::{Operation, ResourceType};
 use crate::security::Session;
 
 pub async fn handle(
     ctx: &Arc<Ctx>,
-    session: &Session,
+    session: &Arc<Session>,
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
+    let access = ctx.access(session, ApiKey::Metadata);
     let mut image = ctx.metadata.current();
     // v0 sends an empty list for "all topics"; later versions send null.
     let all_topics = request.topics.is_none()
         || (version == 0 && request.topics.as_ref().is_some_and(|t| t.is_empty()));
     let mut responses = Vec::new();
     if all_topics {
+        // Kafka leaves out, without an error, the topics the principal may not describe.
         for topic in image.topics.values() {
-            responses.push(describe_topic(ctx, version, topic));
+            if access.quietly(Operation::Describe, ResourceType::Topic, &topic.name) {
+                responses.push(describe_topic(ctx, version, topic));
+            }
         }
     } else {
         let auto_create = ctx.config.auto_create_topics_enable
@@ -35,6 +40,18 @@ pub async fn handle(
                 Some(name) => image.topics.get(name.as_str()).cloned(),
                 None => image.topic_by_id(requested.topic_id.as_bytes()).cloned(),
             };
+            let name = found
+                .as_ref()
+                .map(|topic| topic.name.as_str())
+                .or(requested.name.as_ref().map(|n| n.as_str()));
+            if let Some(name) = name.filter(|name| !access.topic(Operation::Describe, name)) {
+                responses.push(error_topic(
+                    Some(name),
+                    requested.topic_id,
+                    ec::TOPIC_AUTHORIZATION_FAILED,
+                ));
+                continue;
+            }
             if let Some(topic) = found {
                 responses.push(describe_topic(ctx, version, &topic));
                 continue;
@@ -56,6 +73,16 @@ pub async fn handle(
                     Some(&name),
                     uuid::Uuid::nil(),
                     ec::UNKNOWN_TOPIC_OR_PARTITION,
+                ));
+                continue;
+            }
+            // Kafka: auto-creation needs CREATE on the cluster or on the topic.
+            if !access.cluster_quietly(Operation::Create) && !access.topic(Operation::Create, &name)
+            {
+                responses.push(error_topic(
+                    Some(&name),
+                    uuid::Uuid::nil(),
+                    ec::TOPIC_AUTHORIZATION_FAILED,
                 ));
                 continue;
             }

@@ -2,6 +2,8 @@
 //! API ([`apis`]) that the version table (ApiVersions), dispatch and the error metrics all come
 //! from.
 
+pub mod access;
+pub mod acls;
 pub mod api_versions;
 pub mod configs;
 pub mod consumer_group;
@@ -166,14 +168,14 @@ macro_rules! respond {
 
 apis! {
     Produce(ProduceRequest, ProduceResponse)
-        own |ctx, _session, _header, version, req| produce::submit(&ctx, version, req);
+        own |ctx, session, _header, version, req| produce::submit(&ctx, ctx.access(&session, ApiKey::Produce), version, req);
         errors |r, each| r
             .responses
             .iter()
             .flat_map(|t| &t.partition_responses)
             .for_each(|p| each(p.error_code));
     Fetch(FetchRequest, FetchResponse)
-        later |ctx, _session, _header, version, req| fetch::handle(&ctx, version, req);
+        later |ctx, session, _header, version, req| fetch::handle(&ctx, ctx.access(&session, ApiKey::Fetch), version, req);
         errors |r, each| {
             each(r.error_code);
             r.responses
@@ -182,7 +184,7 @@ apis! {
                 .for_each(|p| each(p.error_code));
         };
     ListOffsets(ListOffsetsRequest, ListOffsetsResponse)
-        later |ctx, _session, _header, version, req| list_offsets::handle(&ctx, version, req);
+        later |ctx, session, _header, version, req| list_offsets::handle(&ctx, ctx.access(&session, ApiKey::ListOffsets), version, req);
         errors |r, each| r
             .topics
             .iter()
@@ -201,39 +203,39 @@ apis! {
         now |ctx, _session, _header, version, req| api_versions::handle(&ctx, version, req);
         errors |r, each| each(r.error_code);
     CreateTopics(CreateTopicsRequest, CreateTopicsResponse)
-        later |ctx, _session, _header, version, req| topics::create_topics(&ctx, version, req);
+        later |ctx, session, _header, version, req| topics::create_topics(&ctx, ctx.access(&session, ApiKey::CreateTopics), version, req);
         errors |r, each| r.topics.iter().for_each(|t| each(t.error_code));
     DeleteTopics(DeleteTopicsRequest, DeleteTopicsResponse)
-        later |ctx, _session, _header, version, req| topics::delete_topics(&ctx, version, req);
+        later |ctx, session, _header, version, req| topics::delete_topics(&ctx, ctx.access(&session, ApiKey::DeleteTopics), version, req);
         errors |r, each| r.responses.iter().for_each(|t| each(t.error_code));
     InitProducerId(InitProducerIdRequest, InitProducerIdResponse)
-        later |ctx, _session, _header, version, req| producer_id::handle(&ctx, version, req);
+        later |ctx, session, _header, version, req| producer_id::handle(&ctx, ctx.access(&session, ApiKey::InitProducerId), version, req);
         errors |r, each| each(r.error_code);
     DescribeConfigs(DescribeConfigsRequest, DescribeConfigsResponse)
         // After a pipelined AlterConfigs before it has been applied.
-        lazy |ctx, _session, _header, version, req| configs::describe(&ctx, version, req);
+        lazy |ctx, session, _header, version, req| configs::describe(&ctx, ctx.access(&session, ApiKey::DescribeConfigs), version, req);
         errors |r, each| r.results.iter().for_each(|t| each(t.error_code));
     AlterConfigs(AlterConfigsRequest, AlterConfigsResponse)
-        later |ctx, _session, _header, _version, req| configs::alter(&ctx, req);
+        later |ctx, session, _header, _version, req| configs::alter(&ctx, ctx.access(&session, ApiKey::AlterConfigs), req);
         errors |r, each| r.responses.iter().for_each(|t| each(t.error_code));
     CreatePartitions(CreatePartitionsRequest, CreatePartitionsResponse)
-        later |ctx, _session, _header, _version, req| topics::create_partitions(&ctx, req);
+        later |ctx, session, _header, _version, req| topics::create_partitions(&ctx, ctx.access(&session, ApiKey::CreatePartitions), req);
         errors |r, each| r.results.iter().for_each(|t| each(t.error_code));
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse)
-        later |ctx, _session, _header, _version, req| configs::incremental_alter(&ctx, req);
+        later |ctx, session, _header, _version, req| configs::incremental_alter(&ctx, ctx.access(&session, ApiKey::IncrementalAlterConfigs), req);
         errors |r, each| r.responses.iter().for_each(|t| each(t.error_code));
     DescribeCluster(DescribeClusterRequest, DescribeClusterResponse)
         now |ctx, session, _header, _version, req| describe_cluster::handle(&ctx, &session, req);
         errors |r, each| each(r.error_code);
     DeleteRecords(DeleteRecordsRequest, DeleteRecordsResponse)
-        later |ctx, _session, _header, _version, req| delete_records::handle(&ctx, req);
+        later |ctx, session, _header, _version, req| delete_records::handle(&ctx, ctx.access(&session, ApiKey::DeleteRecords), req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     AlterPartitionReassignments(AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse)
-        later |ctx, _session, _header, version, req| reassignments::alter(&ctx, version, req);
+        later |ctx, session, _header, version, req| reassignments::alter(&ctx, ctx.access(&session, ApiKey::AlterPartitionReassignments), version, req);
         errors |r, each| {
             each(r.error_code);
             r.responses
@@ -242,26 +244,26 @@ apis! {
                 .for_each(|p| each(p.error_code));
         };
     ListPartitionReassignments(ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse)
-        now |ctx, _session, _header, _version, req| reassignments::list(&ctx, req);
+        now |ctx, session, _header, _version, req| reassignments::list(&ctx, ctx.access(&session, ApiKey::ListPartitionReassignments), req);
         errors |r, each| each(r.error_code);
     UnregisterBroker(UnregisterBrokerRequest, UnregisterBrokerResponse)
-        later |ctx, _session, _header, _version, req| unregister_broker::handle(&ctx, req);
+        later |ctx, session, _header, _version, req| unregister_broker::handle(&ctx, ctx.access(&session, ApiKey::UnregisterBroker), req);
         errors |r, each| each(r.error_code);
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse)
-        now |ctx, _session, _header, _version, req| leader_epoch::handle(&ctx, req);
+        now |ctx, session, _header, _version, req| leader_epoch::handle(&ctx, ctx.access(&session, ApiKey::OffsetForLeaderEpoch), req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     DescribeLogDirs(DescribeLogDirsRequest, DescribeLogDirsResponse)
-        now |ctx, _session, _header, _version, req| describe_log_dirs::handle(&ctx, req);
+        now |ctx, session, _header, _version, req| describe_log_dirs::handle(&ctx, ctx.access(&session, ApiKey::DescribeLogDirs), req);
         errors |r, each| {
             each(r.error_code);
             r.results.iter().for_each(|d| each(d.error_code));
         };
     DescribeQuorum(DescribeQuorumRequest, DescribeQuorumResponse)
-        later |ctx, _session, _header, version, req| describe_quorum::handle(&ctx, version, req);
+        later |ctx, session, _header, version, req| describe_quorum::handle(&ctx, ctx.access(&session, ApiKey::DescribeQuorum), version, req);
         errors |r, each| {
             each(r.error_code);
             r.topics
@@ -270,7 +272,7 @@ apis! {
                 .for_each(|p| each(p.error_code));
         };
     ElectLeaders(ElectLeadersRequest, ElectLeadersResponse)
-        later |ctx, _session, _header, version, req| elect_leaders::handle(&ctx, version, req);
+        later |ctx, session, _header, version, req| elect_leaders::handle(&ctx, ctx.access(&session, ApiKey::ElectLeaders), version, req);
         errors |r, each| {
             each(r.error_code);
             r.replica_election_results
@@ -285,29 +287,29 @@ apis! {
             r.coordinators.iter().for_each(|c| each(c.error_code));
         };
     JoinGroup(JoinGroupRequest, JoinGroupResponse)
-        later |ctx, _session, header, _version, req| groups::join_group(&ctx, &header, req);
+        later |ctx, session, header, _version, req| groups::join_group(&ctx, ctx.access(&session, ApiKey::JoinGroup), &header, req);
         errors |r, each| each(r.error_code);
     SyncGroup(SyncGroupRequest, SyncGroupResponse)
-        later |ctx, _session, _header, version, req| groups::sync_group(&ctx, version, req);
+        later |ctx, session, _header, version, req| groups::sync_group(&ctx, ctx.access(&session, ApiKey::SyncGroup), version, req);
         errors |r, each| each(r.error_code);
     Heartbeat(HeartbeatRequest, HeartbeatResponse)
-        now |ctx, _session, _header, _version, req| groups::heartbeat(&ctx, req);
+        now |ctx, session, _header, _version, req| groups::heartbeat(&ctx, ctx.access(&session, ApiKey::Heartbeat), req);
         errors |r, each| each(r.error_code);
     LeaveGroup(LeaveGroupRequest, LeaveGroupResponse)
-        now |ctx, _session, _header, version, req| groups::leave_group(&ctx, version, req);
+        now |ctx, session, _header, version, req| groups::leave_group(&ctx, ctx.access(&session, ApiKey::LeaveGroup), version, req);
         errors |r, each| {
             each(r.error_code);
             r.members.iter().for_each(|m| each(m.error_code));
         };
     OffsetCommit(OffsetCommitRequest, OffsetCommitResponse)
-        later |ctx, _session, _header, version, req| offsets::commit(&ctx, version, req);
+        later |ctx, session, _header, version, req| offsets::commit(&ctx, ctx.access(&session, ApiKey::OffsetCommit), version, req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     OffsetFetch(OffsetFetchRequest, OffsetFetchResponse)
-        now |ctx, _session, _header, version, req| offsets::fetch(&ctx, version, req);
+        now |ctx, session, _header, version, req| offsets::fetch(&ctx, ctx.access(&session, ApiKey::OffsetFetch), version, req);
         errors |r, each| {
             each(r.error_code);
             r.topics
@@ -324,16 +326,16 @@ apis! {
             }
         };
     DescribeGroups(DescribeGroupsRequest, DescribeGroupsResponse)
-        now |ctx, _session, _header, version, req| groups::describe_groups(&ctx, version, req);
+        now |ctx, session, _header, version, req| groups::describe_groups(&ctx, ctx.access(&session, ApiKey::DescribeGroups), version, req);
         errors |r, each| r.groups.iter().for_each(|g| each(g.error_code));
     ListGroups(ListGroupsRequest, ListGroupsResponse)
-        now |ctx, _session, _header, version, req| groups::list_groups(&ctx, version, req);
+        now |ctx, session, _header, version, req| groups::list_groups(&ctx, ctx.access(&session, ApiKey::ListGroups), version, req);
         errors |r, each| each(r.error_code);
     DeleteGroups(DeleteGroupsRequest, DeleteGroupsResponse)
-        later |ctx, _session, _header, _version, req| groups::delete_groups(&ctx, req);
+        later |ctx, session, _header, _version, req| groups::delete_groups(&ctx, ctx.access(&session, ApiKey::DeleteGroups), req);
         errors |r, each| r.results.iter().for_each(|g| each(g.error_code));
     OffsetDelete(OffsetDeleteRequest, OffsetDeleteResponse)
-        later |ctx, _session, _header, _version, req| offsets::delete(&ctx, req);
+        later |ctx, session, _header, _version, req| offsets::delete(&ctx, ctx.access(&session, ApiKey::OffsetDelete), req);
         errors |r, each| {
             each(r.error_code);
             r.topics
@@ -342,10 +344,10 @@ apis! {
                 .for_each(|p| each(p.error_code));
         };
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse)
-        later |ctx, _session, header, _version, req| consumer_group::heartbeat(&ctx, &header, req);
+        later |ctx, session, header, _version, req| consumer_group::heartbeat(&ctx, ctx.access(&session, ApiKey::ConsumerGroupHeartbeat), &header, req);
         errors |r, each| each(r.error_code);
     AddPartitionsToTxn(AddPartitionsToTxnRequest, AddPartitionsToTxnResponse)
-        later |ctx, _session, _header, version, req| transactions::add_partitions(&ctx, version, req);
+        later |ctx, session, _header, version, req| transactions::add_partitions(&ctx, ctx.access(&session, ApiKey::AddPartitionsToTxn), version, req);
         errors |r, each| {
             each(r.error_code);
             r.results_by_topic_v3_and_below
@@ -355,44 +357,59 @@ apis! {
                 .for_each(|p| each(p.partition_error_code));
         };
     AddOffsetsToTxn(AddOffsetsToTxnRequest, AddOffsetsToTxnResponse)
-        later |ctx, _session, _header, version, req| transactions::add_offsets(&ctx, version, req);
+        later |ctx, session, _header, version, req| transactions::add_offsets(&ctx, ctx.access(&session, ApiKey::AddOffsetsToTxn), version, req);
         errors |r, each| each(r.error_code);
     EndTxn(EndTxnRequest, EndTxnResponse)
-        later |ctx, _session, _header, version, req| transactions::end_txn(&ctx, version, req);
+        later |ctx, session, _header, version, req| transactions::end_txn(&ctx, ctx.access(&session, ApiKey::EndTxn), version, req);
         errors |r, each| each(r.error_code);
     TxnOffsetCommit(TxnOffsetCommitRequest, TxnOffsetCommitResponse)
-        later |ctx, _session, _header, version, req| transactions::txn_offset_commit(&ctx, version, req);
+        later |ctx, session, _header, version, req| transactions::txn_offset_commit(&ctx, ctx.access(&session, ApiKey::TxnOffsetCommit), version, req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     DescribeTransactions(DescribeTransactionsRequest, DescribeTransactionsResponse)
-        now |ctx, _session, _header, _version, req| transactions::describe_transactions(&ctx, req);
+        now |ctx, session, _header, _version, req| transactions::describe_transactions(&ctx, ctx.access(&session, ApiKey::DescribeTransactions), req);
         errors |r, each| r.transaction_states.iter().for_each(|t| each(t.error_code));
     ListTransactions(ListTransactionsRequest, ListTransactionsResponse)
-        now |ctx, _session, _header, version, req| transactions::list_transactions(&ctx, version, req);
+        now |ctx, session, _header, version, req| transactions::list_transactions(&ctx, ctx.access(&session, ApiKey::ListTransactions), version, req);
         errors |r, each| each(r.error_code);
     DescribeProducers(DescribeProducersRequest, DescribeProducersResponse)
-        lazy |ctx, _session, _header, _version, req| transactions::describe_producers(&ctx, req);
+        lazy |ctx, session, _header, _version, req| transactions::describe_producers(&ctx, ctx.access(&session, ApiKey::DescribeProducers), req);
         errors |r, each| r
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
             .for_each(|p| each(p.error_code));
     ConsumerGroupDescribe(ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse)
-        now |ctx, _session, _header, _version, req| consumer_group::describe(&ctx, req);
+        now |ctx, session, _header, _version, req| consumer_group::describe(&ctx, ctx.access(&session, ApiKey::ConsumerGroupDescribe), req);
         errors |r, each| r.groups.iter().for_each(|g| each(g.error_code));
     DescribeUserScramCredentials(DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse)
         // After a pipelined AlterUserScramCredentials before it has been applied.
-        lazy |ctx, _session, _header, _version, req| scram_credentials::describe(&ctx, req);
+        lazy |ctx, session, _header, _version, req| scram_credentials::describe(&ctx, ctx.access(&session, ApiKey::DescribeUserScramCredentials), req);
         errors |r, each| {
             each(r.error_code);
             r.results.iter().for_each(|u| each(u.error_code));
         };
     AlterUserScramCredentials(AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse)
-        later |ctx, _session, _header, _version, req| scram_credentials::alter(&ctx, req);
+        later |ctx, session, _header, _version, req| scram_credentials::alter(&ctx, ctx.access(&session, ApiKey::AlterUserScramCredentials), req);
         errors |r, each| r.results.iter().for_each(|u| each(u.error_code));
+    CreateAcls(CreateAclsRequest, CreateAclsResponse)
+        later |ctx, session, _header, _version, req| acls::create(&ctx, &session, req);
+        errors |r, each| r.results.iter().for_each(|a| each(a.error_code));
+    DescribeAcls(DescribeAclsRequest, DescribeAclsResponse)
+        // After a pipelined CreateAcls or DeleteAcls before it has been applied.
+        lazy |ctx, session, _header, _version, req| acls::describe(&ctx, &session, req);
+        errors |r, each| each(r.error_code);
+    DeleteAcls(DeleteAclsRequest, DeleteAclsResponse)
+        later |ctx, session, _header, _version, req| acls::delete(&ctx, &session, req);
+        errors |r, each| {
+            for result in &r.filter_results {
+                each(result.error_code);
+                result.matching_acls.iter().for_each(|a| each(a.error_code));
+            }
+        };
     SaslHandshake(SaslHandshakeRequest, SaslHandshakeResponse)
         now |_ctx, session, _header, version, req| sasl::handshake(&session, version, req);
         errors |r, each| each(r.error_code);

@@ -14,20 +14,35 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::*;
 
+use super::access::Access;
 use super::{str_bytes, topic_name, Ctx};
 use crate::group::store::OffsetValue;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::{Operation, ResourceType};
 
 pub async fn commit(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let group_id = request.group_id.to_string();
+    // Kafka: READ on the group (else every partition fails), READ on each topic.
+    let group_denied = access.group_code(Operation::Read, &group_id).err();
+    let topic_denied: Vec<Option<i16>> = request
+        .topics
+        .iter()
+        .map(|t| match group_denied {
+            Some(code) => Some(code),
+            None => access.topic_code(Operation::Read, &t.name).err(),
+        })
+        .collect();
     let entries: Vec<(String, i32, OffsetValue)> = request
         .topics
         .iter()
-        .flat_map(|t| {
+        .zip(&topic_denied)
+        .filter(|(_, denied)| denied.is_none())
+        .flat_map(|(t, _)| {
             t.partitions.iter().map(move |p| {
                 let leader_epoch = if version >= 6 {
                     p.committed_leader_epoch
@@ -44,6 +59,7 @@ pub async fn commit(
         })
         .collect();
     let codes = match ctx.groups.partition_for(&group_id) {
+        _ if entries.is_empty() => Vec::new(),
         Err(code) => vec![code; entries.len()],
         Ok(_) if group_id.is_empty() => vec![ec::INVALID_GROUP_ID; entries.len()],
         Ok(_) => {
@@ -63,14 +79,19 @@ pub async fn commit(
     let topics = request
         .topics
         .iter()
-        .map(|t| {
+        .zip(topic_denied)
+        .map(|(t, denied)| {
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
+                    let code = match denied {
+                        Some(code) => code,
+                        None => codes.next().unwrap_or(ec::UNKNOWN_SERVER_ERROR),
+                    };
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(codes.next().unwrap_or(ec::UNKNOWN_SERVER_ERROR))
+                        .with_error_code(code)
                 })
                 .collect();
             OffsetCommitResponseTopic::default()
@@ -87,19 +108,30 @@ type Fetched = Vec<(String, i32, Option<OffsetValue>, i16)>;
 /// Offsets of one group, or the group-level error. With `require_stable` (read_committed
 /// consumers, v7+) a partition whose offset a transaction has yet to settle answers
 /// UNSTABLE_OFFSET_COMMIT (retriable), as Kafka.
+///
+/// Kafka's checks: DESCRIBE on the group; a named topic one may not DESCRIBE answers
+/// TOPIC_AUTHORIZATION_FAILED, and such topics are left out when all are asked for.
 fn fetch_group(
     ctx: &Ctx,
+    access: &Access,
     group_id: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
 ) -> Result<Fetched, i16> {
+    access.group_code(Operation::Describe, group_id)?;
     ctx.groups.partition_for(group_id)?;
+    let named = wanted.is_some();
     Ok(ctx
         .groups
         .fetch(group_id, wanted)
         .into_iter()
+        .filter(|(topic, _, _)| {
+            named || access.quietly(Operation::Describe, ResourceType::Topic, topic)
+        })
         .map(|(topic, partition, value)| {
-            if require_stable
+            if named && !access.topic(Operation::Describe, &topic) {
+                (topic, partition, None, ec::TOPIC_AUTHORIZATION_FAILED)
+            } else if require_stable
                 && ctx
                     .groups
                     .has_pending_txn_offset(group_id, &topic, partition)
@@ -134,7 +166,12 @@ fn grouped(fetched: Fetched) -> Vec<TopicOffsets> {
     topics
 }
 
-pub fn fetch(ctx: &Arc<Ctx>, version: i16, request: OffsetFetchRequest) -> OffsetFetchResponse {
+pub fn fetch(
+    ctx: &Arc<Ctx>,
+    access: Access,
+    version: i16,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
     if version >= 8 {
         let groups = request
             .groups
@@ -147,7 +184,13 @@ pub fn fetch(ctx: &Arc<Ctx>, version: i16, request: OffsetFetchRequest) -> Offse
                 });
                 let response =
                     OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch_group(ctx, g.group_id.as_str(), wanted, request.require_stable) {
+                match fetch_group(
+                    ctx,
+                    &access,
+                    g.group_id.as_str(),
+                    wanted,
+                    request.require_stable,
+                ) {
                     Err(code) => response.with_error_code(code),
                     Ok(fetched) => response.with_error_code(ec::NONE).with_topics(
                         grouped(fetched)
@@ -183,7 +226,13 @@ pub fn fetch(ctx: &Arc<Ctx>, version: i16, request: OffsetFetchRequest) -> Offse
             .collect()
     });
     let require_stable = version >= 7 && request.require_stable;
-    match fetch_group(ctx, request.group_id.as_str(), wanted, require_stable) {
+    match fetch_group(
+        ctx,
+        &access,
+        request.group_id.as_str(),
+        wanted,
+        require_stable,
+    ) {
         Err(code) if version >= 2 => OffsetFetchResponse::default().with_error_code(code),
         Err(code) => {
             // v1 has no top-level error: every requested partition carries it.
@@ -246,26 +295,35 @@ pub fn fetch(ctx: &Arc<Ctx>, version: i16, request: OffsetFetchRequest) -> Offse
     }
 }
 
-pub async fn delete(ctx: &Arc<Ctx>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn delete(
+    ctx: &Arc<Ctx>,
+    access: Access,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
     let group_id = request.group_id.to_string();
+    // Kafka: DELETE on the group, READ on each topic.
+    if let Err(code) = access.group_code(Operation::Delete, &group_id) {
+        return OffsetDeleteResponse::default().with_error_code(code);
+    }
     let image = ctx.metadata.current();
     let mut partitions = Vec::new();
     let mut topics = Vec::new();
     for t in &request.topics {
         let known = image.topics.get(t.name.as_str());
+        let denied = access.topic_code(Operation::Read, &t.name).err();
         let mut results = Vec::new();
         for p in &t.partitions {
             let exists = known.is_some_and(|k| {
                 p.partition_index >= 0 && (p.partition_index as usize) < k.partitions.len()
             });
-            if exists {
+            let code = match denied {
+                Some(code) => code,
+                None if exists => ec::NONE,
+                None => ec::UNKNOWN_TOPIC_OR_PARTITION,
+            };
+            if code == ec::NONE {
                 partitions.push((t.name.to_string(), p.partition_index));
             }
-            let code = if exists {
-                ec::NONE
-            } else {
-                ec::UNKNOWN_TOPIC_OR_PARTITION
-            };
             results.push(
                 OffsetDeleteResponsePartition::default()
                     .with_partition_index(p.partition_index)

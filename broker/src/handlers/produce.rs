@@ -10,22 +10,31 @@ use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 
+use super::access::Access;
 use super::Ctx;
 use crate::metadata::TopicMeta;
 use crate::partition::batch::{self, BatchError};
 use crate::partition::AppendOutcome;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
 type PartitionFuture = std::pin::Pin<Box<dyn Future<Output = PartitionProduceResponse> + Send>>;
 
 pub fn submit(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: ProduceRequest,
 ) -> impl Future<Output = Option<ResponseKind>> + Send + 'static {
     let acks = request.acks;
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let image = ctx.metadata.current();
+    // Kafka: a transactional producer needs WRITE on its transactional id, else the whole
+    // request fails.
+    let transaction_denied = request
+        .transactional_id
+        .as_ref()
+        .and_then(|id| access.transactional_id_code(Operation::Write, id).err());
     let mut topics: Vec<(TopicProduceResponse, Vec<(i32, PartitionFuture)>)> = Vec::new();
     for topic_data in request.topic_data {
         let topic = if version >= 13 {
@@ -42,12 +51,18 @@ pub fn submit(
             .with_name(topic_data.name.clone())
             .with_topic_id(topic_data.topic_id);
         let mut partitions: Vec<(i32, PartitionFuture)> = Vec::new();
+        // One check per topic, not per batch (an unknown topic id has no name to check).
+        let topic_denied = match (topic, version >= 13) {
+            (None, true) => None,
+            (Some(topic), _) => access.topic_code(Operation::Write, &topic.name).err(),
+            (None, false) => access.topic_code(Operation::Write, &topic_data.name).err(),
+        };
         for data in topic_data.partition_data {
             let index = data.index;
             let early_error = if !(-1..=1).contains(&acks) {
                 Some(ec::INVALID_REQUIRED_ACKS)
             } else {
-                None
+                transaction_denied.or(topic_denied)
             };
             let future = match (early_error, topic) {
                 (Some(code), _) => ready_error(index, code),

@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use super::access::Access;
 use super::transactions::fenced_for;
 use super::Ctx;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::{Operation, ResourceType};
 use crate::txn::state::ProducerIdAndEpoch;
 
 pub async fn handle(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
@@ -20,6 +23,9 @@ pub async fn handle(
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
     if let Some(transactional_id) = &request.transactional_id {
+        if let Err(code) = access.transactional_id_code(Operation::Write, transactional_id) {
+            return response.with_error_code(code);
+        }
         // KIP-360 (v3+): a producer recovering its id says which one it holds.
         let expected = (version >= 3 && request.producer_id.0 >= 0).then_some(ProducerIdAndEpoch {
             producer_id: request.producer_id.0,
@@ -40,6 +46,13 @@ pub async fn handle(
                 .with_producer_epoch(epoch),
             Err(code) => response.with_error_code(fenced_for(code, version, 4)),
         };
+    }
+    // Kafka: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some
+    // topic.
+    if !access.cluster_quietly(Operation::IdempotentWrite)
+        && !access.any(Operation::Write, ResourceType::Topic)
+    {
+        return response.with_error_code(ec::CLUSTER_AUTHORIZATION_FAILED);
     }
     // Without a transactional id Kafka hands out a fresh id with epoch 0, also when the client
     // asks to bump the epoch of its current one.

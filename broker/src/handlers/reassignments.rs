@@ -15,18 +15,25 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 
+use super::access::Access;
 use super::{str_bytes, topic_name, Ctx};
 use crate::metadata::commands::MetadataCommand;
 use crate::metadata::MetadataState;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
 type Failure = (i16, String);
 
 pub async fn alter(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    // Kafka: ALTER on the cluster.
+    if let Err(code) = access.cluster_code(Operation::Alter) {
+        return AlterPartitionReassignmentsResponse::default().with_error_code(code);
+    }
     let allow_factor_change = version < 1 || request.allow_replication_factor_change;
     let mut responses = Vec::new();
     for topic in &request.topics {
@@ -99,8 +106,13 @@ fn check(
 
 pub fn list(
     ctx: &Arc<Ctx>,
+    access: Access,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if let Err(code) = access.cluster_code(Operation::Describe) {
+        return ListPartitionReassignmentsResponse::default().with_error_code(code);
+    }
     let image = ctx.metadata.current();
     let wanted = |topic: &str, index: i32| match &request.topics {
         None => true,

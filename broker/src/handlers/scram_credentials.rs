@@ -15,17 +15,38 @@ use kafka_protocol::messages::{
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
 };
 
+use super::access::Access;
 use super::{str_bytes, Ctx};
 use crate::metadata::commands::{MetadataCommand, ScramUpsertion};
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 use crate::security::scram::{self, ScramCredential};
 
 type Failure = (i16, String);
 
 pub async fn alter(
     ctx: &Arc<Ctx>,
+    access: Access,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    // Kafka: ALTER on the cluster, else every user named fails.
+    if let Err(code) = access.cluster_code(Operation::Alter) {
+        let users: BTreeSet<&str> = request
+            .deletions
+            .iter()
+            .map(|d| d.name.as_str())
+            .chain(request.upsertions.iter().map(|u| u.name.as_str()))
+            .collect();
+        let results = users
+            .into_iter()
+            .map(|user| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(str_bytes(user))
+                    .with_error_code(code)
+            })
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
     let image = ctx.metadata.current();
     let mut failures: BTreeMap<String, Failure> = BTreeMap::new();
     // Kafka: one (user, mechanism) at most once per request, whether deleted or upserted.
@@ -195,8 +216,13 @@ fn check_upsertion(
 
 pub fn describe(
     ctx: &Ctx,
+    access: Access,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if let Err(code) = access.cluster_code(Operation::Describe) {
+        return DescribeUserScramCredentialsResponse::default().with_error_code(code);
+    }
     let image = ctx.metadata.current();
     let users: Vec<String> = match &request.users {
         // Null (or, from older clients, empty): every user with a credential.

@@ -15,12 +15,14 @@ use kafka_protocol::messages::{
     DeleteTopicsRequest, DeleteTopicsResponse,
 };
 
+use super::access::Access;
 use super::{str_bytes, topic_name, uuid_of, Ctx};
 use crate::config::{Config, REQUEST_PARTITIONS_MAX};
 use crate::metadata::commands::MetadataCommand;
 use crate::metadata::state::{validate_topic_configs, validate_topic_name};
 use crate::metadata::{configs, MetadataState};
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
 /// How long topic creation waits for the new partitions to elect their leaders when the
 /// request names no timeout (auto-creation), and at most.
@@ -220,6 +222,7 @@ fn validate_creatable(
 
 pub async fn create_topics(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
@@ -233,6 +236,8 @@ pub async fn create_topics(
     let mut results = Vec::new();
     // Partitions the request adds, over its topics in order (Kafka's per-request bound).
     let mut requested: i64 = 0;
+    // Kafka: CREATE on the cluster, else CREATE on each topic.
+    let cluster_create = access.cluster_quietly(Operation::Create);
     for topic in &request.topics {
         let name = topic.name.to_string();
         let result = CreatableTopicResult::default().with_name(topic.name.clone());
@@ -242,6 +247,16 @@ pub async fn create_topics(
                 version,
                 ec::INVALID_REQUEST,
                 format!("Create topics request from client contains duplicate topic {name}"),
+            ));
+            continue;
+        }
+        if !cluster_create && !access.topic(Operation::Create, &name) {
+            let message = "Authorization failed.".to_string();
+            results.push(failed(
+                result,
+                version,
+                ec::TOPIC_AUTHORIZATION_FAILED,
+                message,
             ));
             continue;
         }
@@ -347,6 +362,7 @@ fn effective_configs(
 
 pub async fn delete_topics(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
@@ -374,6 +390,15 @@ pub async fn delete_topics(
         let mut result = DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
         if version >= 6 {
             result = result.with_topic_id(id);
+        }
+        // Checked before existence, so a topic one may not delete does not show whether it
+        // exists (an id names no topic until found).
+        let checked = found.map(|t| t.name.as_str()).or(name.as_deref());
+        if let Some(checked) = checked {
+            if !access.topic(Operation::Delete, checked) {
+                responses.push(result.with_error_code(ec::TOPIC_AUTHORIZATION_FAILED));
+                continue;
+            }
         }
         let Some(topic) = found else {
             let code = if name.is_some() {
@@ -414,6 +439,7 @@ pub async fn delete_topics(
 
 pub async fn create_partitions(
     ctx: &Arc<Ctx>,
+    access: Access,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut results = Vec::new();
@@ -428,6 +454,10 @@ pub async fn create_partitions(
             .map_or(0, |t| i64::from(topic.count) - t.partitions.len() as i64);
         requested += added.max(0);
         let check = match image.topics.get(&name) {
+            _ if !access.topic(Operation::Alter, &name) => Err((
+                ec::TOPIC_AUTHORIZATION_FAILED,
+                "Authorization failed.".to_string(),
+            )),
             None => Err((
                 ec::UNKNOWN_TOPIC_OR_PARTITION,
                 format!("The topic '{name}' does not exist."),

@@ -16,11 +16,13 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::*;
 
+use super::access::Access;
 use super::{str_bytes, topic_name, Ctx};
 use crate::group::store::{OffsetValue, OFFSETS_TOPIC};
 use crate::group::txn_offsets::TxnCommit;
 use crate::group::{now_ms, partition_index};
 use crate::protocol::error_codes as ec;
+use crate::security::acl::{Operation, ResourceType};
 use crate::txn::state::TxnState;
 
 /// Kafka answers PRODUCER_FENCED only to versions that know it; older ones get
@@ -76,8 +78,10 @@ fn topic_results(
 /// One transaction's AddPartitionsToTxn: unknown partitions fail the request (the others get
 /// OPERATION_NOT_ATTEMPTED, as Kafka), else one code for all; `verify_only` (v4+, broker to
 /// broker) checks instead of adding.
+#[allow(clippy::too_many_arguments)]
 async fn add_one(
     ctx: &Arc<Ctx>,
+    access: &Access,
     transactional_id: &str,
     producer_id: i64,
     epoch: i16,
@@ -85,6 +89,28 @@ async fn add_one(
     partitions: Vec<(String, i32, bool)>,
     version: i16,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
+    // Kafka: WRITE on the transactional id (else every partition fails with it), WRITE on
+    // each topic (the others are then not attempted).
+    if let Err(code) = access.transactional_id_code(Operation::Write, transactional_id) {
+        return topic_results(&partitions, |_| code);
+    }
+    let mut checked: Vec<(&str, bool)> = Vec::new();
+    for (topic, _, _) in &partitions {
+        if !checked.iter().any(|(name, _)| *name == topic.as_str()) {
+            checked.push((topic.as_str(), access.topic(Operation::Write, topic)));
+        }
+    }
+    if checked.iter().any(|(_, allowed)| !allowed) {
+        return topic_results(&partitions, |(topic, _, _)| {
+            match checked
+                .iter()
+                .any(|(name, allowed)| *name == topic.as_str() && !*allowed)
+            {
+                true => ec::TOPIC_AUTHORIZATION_FAILED,
+                false => ec::OPERATION_NOT_ATTEMPTED,
+            }
+        });
+    }
     if partitions.iter().any(|(_, _, exists)| !exists) {
         return topic_results(&partitions, |(_, _, exists)| {
             if *exists {
@@ -118,6 +144,7 @@ async fn add_one(
 
 pub async fn add_partitions(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
@@ -125,6 +152,7 @@ pub async fn add_partitions(
         let partitions = partitions_of(ctx, &request.v3_and_below_topics);
         let results = add_one(
             ctx,
+            &access,
             request.v3_and_below_transactional_id.as_str(),
             request.v3_and_below_producer_id.0,
             request.v3_and_below_producer_epoch,
@@ -140,6 +168,7 @@ pub async fn add_partitions(
         let partitions = partitions_of(ctx, &txn.topics);
         let topic_results = add_one(
             ctx,
+            &access,
             txn.transactional_id.as_str(),
             txn.producer_id.0,
             txn.producer_epoch,
@@ -162,10 +191,18 @@ pub async fn add_partitions(
 /// AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction.
 pub async fn add_offsets(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
     let response = AddOffsetsToTxnResponse::default();
+    // Kafka: WRITE on the transactional id, READ on the group.
+    let allowed = access
+        .transactional_id_code(Operation::Write, &request.transactional_id)
+        .and_then(|_| access.group_code(Operation::Read, &request.group_id));
+    if let Err(code) = allowed {
+        return response.with_error_code(code);
+    }
     let count = ctx
         .metadata
         .current()
@@ -188,7 +225,18 @@ pub async fn add_offsets(
     response.with_error_code(fenced_for(code, version, 2))
 }
 
-pub async fn end_txn(ctx: &Arc<Ctx>, version: i16, request: EndTxnRequest) -> EndTxnResponse {
+pub async fn end_txn(
+    ctx: &Arc<Ctx>,
+    access: Access,
+    version: i16,
+    request: EndTxnRequest,
+) -> EndTxnResponse {
+    if let Err(code) = access.transactional_id_code(Operation::Write, &request.transactional_id) {
+        return EndTxnResponse::default()
+            .with_error_code(code)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
     let code = ctx
         .txns
         .end_txn(
@@ -207,14 +255,31 @@ pub async fn end_txn(ctx: &Arc<Ctx>, version: i16, request: EndTxnRequest) -> En
 /// TxnOffsetCommit, to the group coordinator.
 pub async fn txn_offset_commit(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
     let group_id = request.group_id.to_string();
+    // Kafka: WRITE on the transactional id and READ on the group (else every partition
+    // fails), READ on each topic.
+    let request_denied = access
+        .transactional_id_code(Operation::Write, &request.transactional_id)
+        .and_then(|_| access.group_code(Operation::Read, &group_id))
+        .err();
+    let topic_denied: Vec<Option<i16>> = request
+        .topics
+        .iter()
+        .map(|t| match request_denied {
+            Some(code) => Some(code),
+            None => access.topic_code(Operation::Read, &t.name).err(),
+        })
+        .collect();
     let entries: Vec<(String, i32, OffsetValue)> = request
         .topics
         .iter()
-        .flat_map(|t| {
+        .zip(&topic_denied)
+        .filter(|(_, denied)| denied.is_none())
+        .flat_map(|(t, _)| {
             t.partitions.iter().map(move |p| {
                 let leader_epoch = if version >= 2 {
                     p.committed_leader_epoch
@@ -231,6 +296,7 @@ pub async fn txn_offset_commit(
         })
         .collect();
     let codes = match ctx.groups.partition_for(&group_id) {
+        _ if entries.is_empty() => Vec::new(),
         Err(code) => vec![code; entries.len()],
         Ok(_) if group_id.is_empty() => vec![ec::INVALID_GROUP_ID; entries.len()],
         Ok(_) => {
@@ -258,14 +324,19 @@ pub async fn txn_offset_commit(
     let topics = request
         .topics
         .iter()
-        .map(|t| {
+        .zip(topic_denied)
+        .map(|(t, denied)| {
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
+                    let code = match denied {
+                        Some(code) => code,
+                        None => codes.next().unwrap_or(ec::UNKNOWN_SERVER_ERROR),
+                    };
                     TxnOffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(codes.next().unwrap_or(ec::UNKNOWN_SERVER_ERROR))
+                        .with_error_code(code)
                 })
                 .collect();
             TxnOffsetCommitResponseTopic::default()
@@ -278,6 +349,7 @@ pub async fn txn_offset_commit(
 
 pub fn describe_transactions(
     ctx: &Arc<Ctx>,
+    access: Access,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let states = request
@@ -290,7 +362,8 @@ pub fn describe_transactions(
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1)
                 .with_transaction_start_time_ms(-1);
-            match ctx.txns.describe(id.as_str()) {
+            let allowed = access.transactional_id_code(Operation::Describe, id);
+            match allowed.and_then(|_| ctx.txns.describe(id.as_str())) {
                 Err(code) => state.with_error_code(code),
                 Ok(metadata) => {
                     let mut topics: Vec<TopicData> = Vec::new();
@@ -330,6 +403,7 @@ const STATES: [TxnState; 6] = [
 
 pub fn list_transactions(
     ctx: &Arc<Ctx>,
+    access: Access,
     version: i16,
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
@@ -378,6 +452,8 @@ pub fn list_transactions(
             }
         })
         .filter(|(id, _)| pattern.as_ref().is_none_or(|r| r.is_match(id)))
+        // Kafka lists only the ids one may DESCRIBE.
+        .filter(|(id, _)| access.quietly(Operation::Describe, ResourceType::TransactionalId, id))
         .map(|(id, m)| {
             list::TransactionState::default()
                 .with_transactional_id(TransactionalId(str_bytes(&id)))
@@ -394,6 +470,7 @@ pub fn list_transactions(
 /// `kafka-transactions describe-producers` and `find-hanging` show).
 pub fn describe_producers(
     ctx: &Arc<Ctx>,
+    access: Access,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     use kafka_protocol::messages::describe_producers_response::{
@@ -405,13 +482,15 @@ pub fn describe_producers(
         .iter()
         .map(|t| {
             let meta = image.topics.get(t.name.as_str());
+            let denied = access.topic_code(Operation::Read, &t.name).err();
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|index| {
                     let response = PartitionResponse::default().with_partition_index(*index);
-                    let partition = meta
-                        .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION)
+                    let partition = denied
+                        .map_or(Ok(()), Err)
+                        .and_then(|_| meta.ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION))
                         .and_then(|m| ctx.leader_partition(m, *index));
                     match partition {
                         Err(code) => response.with_error_code(code),

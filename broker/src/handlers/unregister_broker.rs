@@ -6,11 +6,21 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{UnregisterBrokerRequest, UnregisterBrokerResponse};
 
+use super::access::Access;
 use super::{str_bytes, Ctx};
 use crate::metadata::commands::MetadataCommand;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Operation;
 
-pub async fn handle(ctx: &Arc<Ctx>, request: UnregisterBrokerRequest) -> UnregisterBrokerResponse {
+pub async fn handle(
+    ctx: &Arc<Ctx>,
+    access: Access,
+    request: UnregisterBrokerRequest,
+) -> UnregisterBrokerResponse {
+    // Kafka: ALTER on the cluster.
+    if let Err(code) = access.cluster_code(Operation::Alter) {
+        return UnregisterBrokerResponse::default().with_error_code(code);
+    }
     if request.broker_id.0 < 0 {
         return UnregisterBrokerResponse::default()
             .with_error_code(ec::BROKER_ID_NOT_REGISTERED)

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::state::BrokerInfo;
+use crate::security::acl::{AclBinding, AclFilter};
 use crate::security::scram::ScramCredential;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -86,12 +87,23 @@ pub enum MetadataCommand {
     AllocateProducerIds {
         count: i64,
     },
+    /// CreateAcls: validated bindings; one already there is kept once.
+    CreateAcls {
+        acls: Vec<AclBinding>,
+    },
+    /// DeleteAcls: every binding any filter matches; answers those of each filter.
+    DeleteAcls {
+        filters: Vec<AclFilter>,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum MetadataResult {
     Done,
     ProducerId(i64),
+    /// DeleteAcls: the bindings removed, by filter (a binding two filters match is listed by
+    /// both, as Kafka does).
+    DeletedAcls(Vec<Vec<AclBinding>>),
     /// A Kafka error code and message.
     Failed {
         error_code: i16,

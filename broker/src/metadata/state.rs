@@ -8,6 +8,7 @@ use super::commands::{LeaderReport, MetadataCommand, MetadataResult};
 use super::configs;
 use crate::config::Config;
 use crate::protocol::error_codes as ec;
+use crate::security::acl::Acls;
 use crate::security::scram::ScramCredential;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -106,6 +107,9 @@ pub struct MetadataState {
     /// (SCRAM-SHA-256, SCRAM-SHA-512): Kafka's UserScramCredentialRecords.
     #[serde(default)]
     pub scram_credentials: BTreeMap<String, BTreeMap<String, ScramCredential>>,
+    /// Every ACL binding (CreateAcls): Kafka's AccessControlEntryRecords.
+    #[serde(default)]
+    pub acls: Acls,
 }
 
 impl Default for MetadataState {
@@ -120,6 +124,7 @@ impl Default for MetadataState {
             brokers: BTreeMap::new(),
             assignments: BTreeMap::new(),
             scram_credentials: BTreeMap::new(),
+            acls: Acls::new(),
         }
     }
 }
@@ -303,6 +308,26 @@ impl MetadataState {
                         .insert(upsertion.mechanism.clone(), upsertion.credential.clone());
                 }
                 MetadataResult::Done
+            }
+            MetadataCommand::CreateAcls { acls } => {
+                self.acls.extend(acls.iter().cloned());
+                MetadataResult::Done
+            }
+            MetadataCommand::DeleteAcls { filters } => {
+                let deleted = filters
+                    .iter()
+                    .map(|filter| {
+                        self.acls
+                            .iter()
+                            .filter(|acl| filter.matches(acl))
+                            .cloned()
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<_>>();
+                for acl in deleted.iter().flatten() {
+                    self.acls.remove(acl);
+                }
+                MetadataResult::DeletedAcls(deleted)
             }
             MetadataCommand::AllocateProducerId => {
                 let id = self.next_producer_id;
@@ -643,6 +668,52 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn acls_are_created_once_and_deleted_by_filter() {
+        use crate::security::acl::*;
+        let binding = |name: &str, permission: Permission| AclBinding {
+            resource_type: ResourceType::Topic,
+            resource_name: name.into(),
+            pattern_type: PatternType::Literal,
+            principal: "User:alice".into(),
+            host: WILDCARD.into(),
+            operation: Operation::Read,
+            permission,
+        };
+        let mut state = MetadataState::default();
+        let acls = vec![
+            binding("a", Permission::Allow),
+            binding("a", Permission::Allow),
+            binding("b", Permission::Deny),
+        ];
+        state.apply(&MetadataCommand::CreateAcls { acls });
+        assert_eq!(state.acls.len(), 2);
+        let denials = AclFilter {
+            resource_type: None,
+            resource_name: None,
+            pattern: PatternFilter::Any,
+            principal: None,
+            host: None,
+            operation: None,
+            permission: Some(Permission::Deny),
+        };
+        let nothing = AclFilter {
+            principal: Some("User:bob".into()),
+            ..denials.clone()
+        };
+        let result = state.apply(&MetadataCommand::DeleteAcls {
+            filters: vec![denials, nothing],
+        });
+        assert_eq!(
+            result,
+            MetadataResult::DeletedAcls(vec![vec![binding("b", Permission::Deny)], vec![]])
+        );
+        assert_eq!(
+            state.acls.iter().collect::<Vec<_>>(),
+            [&binding("a", Permission::Allow)]
+        );
     }
 
     #[test]

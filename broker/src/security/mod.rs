@@ -1,6 +1,7 @@
 //! Who a connection is: its listener, its principal, and the SASL exchange that establishes
 //! the principal on SASL listeners.
 
+pub mod acl;
 pub mod plain;
 pub mod sasl;
 pub mod scram;
