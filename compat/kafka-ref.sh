@@ -11,6 +11,9 @@
 #   - kafka_ref_cluster_start N / kafka_ref_cluster_stop: N nodes, all of them voters.
 #
 # Env: KAFKA_REF_EXTRA_CONFIG  lines appended to every node's server.properties
+#      KAFKA_REF_EXTRA_LISTENERS more client listeners (NAME://127.0.0.1:PORT,...), advertised as
+#                                bound, with their protocols in KAFKA_REF_EXTRA_PROTOCOLS
+#                                (NAME:PROTOCOL,...); single node only (the ports are fixed)
 #      KAFKA_HEAP_OPTS         as for bin/kafka-server-start.sh (-Xmx1G -Xms1G)
 
 # kafka_ref_config FILE NODE_ID PORT CONTROLLER_PORT LOG_DIR VOTERS [REPLICATION_FACTOR]
@@ -19,13 +22,15 @@
 # kbroker's own (16 __consumer_offsets partitions; replication factor 3 in a cluster).
 kafka_ref_config() {
     local file=$1 id=$2 port=$3 cport=$4 dir=$5 voters=$6 rf=${7:-1}
+    local extra=${KAFKA_REF_EXTRA_LISTENERS:+,$KAFKA_REF_EXTRA_LISTENERS}
+    local protocols=${KAFKA_REF_EXTRA_PROTOCOLS:+,$KAFKA_REF_EXTRA_PROTOCOLS}
     cat >"$file" <<EOF
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport$extra
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport$extra
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$protocols
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir
