@@ -9,6 +9,7 @@ use kafka_protocol::messages::ApiKey;
 
 use super::Ctx;
 use crate::metadata::MetadataState;
+use crate::protocol::error_codes as ec;
 use crate::security::acl::{Authorizer, Operation, ResourceType, CLUSTER_NAME};
 use crate::security::{Principal, Session};
 
@@ -123,33 +124,29 @@ impl Access {
 
     /// TOPIC_AUTHORIZATION_FAILED unless `operation` on the topic is allowed.
     pub fn topic_code(&self, operation: Operation, name: &str) -> Result<(), i16> {
-        match self.topic(operation, name) {
-            true => Ok(()),
-            false => Err(crate::protocol::error_codes::TOPIC_AUTHORIZATION_FAILED),
-        }
+        refused_with(self.topic(operation, name), ec::TOPIC_AUTHORIZATION_FAILED)
     }
 
     /// GROUP_AUTHORIZATION_FAILED unless `operation` on the group is allowed.
     pub fn group_code(&self, operation: Operation, name: &str) -> Result<(), i16> {
-        match self.group(operation, name) {
-            true => Ok(()),
-            false => Err(crate::protocol::error_codes::GROUP_AUTHORIZATION_FAILED),
-        }
+        refused_with(self.group(operation, name), ec::GROUP_AUTHORIZATION_FAILED)
     }
 
     /// CLUSTER_AUTHORIZATION_FAILED unless `operation` on the cluster is allowed.
     pub fn cluster_code(&self, operation: Operation) -> Result<(), i16> {
-        match self.cluster(operation) {
-            true => Ok(()),
-            false => Err(crate::protocol::error_codes::CLUSTER_AUTHORIZATION_FAILED),
-        }
+        refused_with(self.cluster(operation), ec::CLUSTER_AUTHORIZATION_FAILED)
     }
 
     /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED unless `operation` on the id is allowed.
     pub fn transactional_id_code(&self, operation: Operation, name: &str) -> Result<(), i16> {
-        match self.transactional_id(operation, name) {
-            true => Ok(()),
-            false => Err(crate::protocol::error_codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
-        }
+        let allowed = self.transactional_id(operation, name);
+        refused_with(allowed, ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    }
+}
+
+fn refused_with(allowed: bool, code: i16) -> Result<(), i16> {
+    match allowed {
+        true => Ok(()),
+        false => Err(code),
     }
 }
