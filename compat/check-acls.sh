@@ -39,15 +39,8 @@ PROPS
     start_broker
 fi
 
-client_properties() {
-    cat <<PROPS
-security.protocol=SASL_PLAINTEXT
-sasl.mechanism=PLAIN
-sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$1" password="$2";
-PROPS
-}
-client_properties admin admin-secret >"$WORK/admin.properties"
-client_properties alice alice-secret >"$WORK/alice.properties"
+plain_client_properties admin admin-secret >"$WORK/admin.properties"
+plain_client_properties alice alice-secret >"$WORK/alice.properties"
 ADMIN=(--bootstrap-server "$SASL" --command-config "$WORK/admin.properties")
 
 log "setup as admin (a super user): four topics of 20 records"

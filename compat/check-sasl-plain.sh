@@ -52,16 +52,9 @@ grep -q "Invalid username or password" "$WORK/kcat-wrong.txt" \
     || { cat "$WORK/kcat-wrong.txt"; fail "kcat with a wrong password: no 'Invalid username or password'"; }
 
 log "Java client: Admin, producer, consumer group over SASL_PLAINTEXT"
-client_properties() {
-    cat <<PROPS
-security.protocol=SASL_PLAINTEXT
-sasl.mechanism=PLAIN
-sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$1" password="$2";
-PROPS
-}
-client_properties alice alice-secret >"$WORK/alice.properties"
-client_properties alice wrong >"$WORK/wrong.properties"
-client_properties mallory alice-secret >"$WORK/unknown.properties"
+plain_client_properties alice alice-secret >"$WORK/alice.properties"
+plain_client_properties alice wrong >"$WORK/wrong.properties"
+plain_client_properties mallory alice-secret >"$WORK/unknown.properties"
 java_run 80 SecurityCheck "$SASL" "$WORK/alice.properties" ok java-sasl 500 || fail "Java client over SASL_PLAINTEXT"
 java_run 80 SecurityCheck "$SASL" "$WORK/wrong.properties" auth-fails || fail "Java client with a wrong password"
 java_run 80 SecurityCheck "$SASL" "$WORK/unknown.properties" auth-fails || fail "Java client as an unknown user"

@@ -262,6 +262,16 @@ require_apis() {
 CLASSIC_GROUP_APIS=(8:OffsetCommit 9:OffsetFetch 10:FindCoordinator 11:JoinGroup 12:Heartbeat
                     13:LeaveGroup 14:SyncGroup)
 
+# plain_client_properties USER PASSWORD: a Kafka client's properties for SASL_PLAINTEXT with
+# PLAIN (--command-config of Kafka's tools, the Java checks' CLIENT_PROPERTIES).
+plain_client_properties() {
+    cat <<PROPS
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=PLAIN
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$1" password="$2";
+PROPS
+}
+
 # ----------------------------------------------------------------- java
 # Classpath of the cached Kafka client jars (scripts/install-test-deps).
 java_classpath() {

@@ -46,12 +46,7 @@ public final class AclCheck {
     }
 
     static Properties base(String bootstrap, Properties security) {
-        Properties p = new Properties();
-        p.putAll(security);
-        p.put("bootstrap.servers", bootstrap);
-        p.put("request.timeout.ms", "15000");
-        p.put("default.api.timeout.ms", "30000");
-        return p;
+        return SecurityCheck.base(bootstrap, security);
     }
 
     static void setup(String bootstrap, Properties security, int records, List<String> topics) throws Exception {
