@@ -47,6 +47,13 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *       keeps a transaction open (3 records flushed to partition 0, transactional id
  *       txn-hold-TOPIC), printing OPEN once it is, until STOPFILE exists (60 s at most),
  *       then commits
+ *   TxnCheck failover BOOTSTRAP TOPIC DIR
+ *       on a cluster: a committed transaction, then one left open (records flushed to two
+ *       partitions of replication factor 3) while the caller SIGKILLs its coordinator (written
+ *       to DIR/coordinator, DIR/ready once open; the caller touches DIR/killed); the producer
+ *       then writes more records to the same transaction and commits. The transaction commits
+ *       or aborts as a whole: read_committed consumers see all of its records or none, and a
+ *       later transaction commits through the new coordinator
  *   TxnCheck ctp BOOTSTRAP TOPIC RECORDS
  *       consume-transform-produce: a read_committed group consumer, a transactional producer,
  *       sendOffsetsToTransaction; every third transaction is aborted and the consumer rewinds
@@ -72,6 +79,9 @@ public final class TxnCheck {
                     break;
                 case "hold":
                     hold(args[1], args[2], java.nio.file.Path.of(args[3]));
+                    break;
+                case "failover":
+                    failover(args[1], args[2], java.nio.file.Path.of(args[3]));
                     break;
                 case "ctp":
                     ctp(args[1], args[2], Integer.parseInt(args[3]));
@@ -336,6 +346,68 @@ public final class TxnCheck {
                 TimeUnit.MILLISECONDS.sleep(100);
             }
             p.commitTransaction();
+        }
+    }
+
+    static void failover(String bootstrap, String topic, java.nio.file.Path dir) throws Exception {
+        String id = "txn-failover-" + topic;
+        try (Admin admin = Util.admin(bootstrap)) {
+            admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic(topic, 2, (short) 3))).all()
+                    .get(30, TimeUnit.SECONDS);
+            Map<Integer, List<String>> committed = new HashMap<>();
+            KafkaProducer<String, String> p = producer(bootstrap, id);
+            p.initTransactions();
+            p.beginTransaction();
+            send(p, topic, "a", 0, 20);
+            p.commitTransaction();
+            expect(committed, "a", 0, 20);
+
+            p.beginTransaction();
+            send(p, topic, "b", 0, 20);
+            p.flush();
+            int coordinator = admin.describeTransactions(List.of(id)).description(id).get(30, TimeUnit.SECONDS)
+                    .coordinatorId();
+            java.nio.file.Files.writeString(dir.resolve("coordinator"), Integer.toString(coordinator));
+            java.nio.file.Files.createFile(dir.resolve("ready"));
+            Util.info("transaction open with 20 records, coordinator %d", coordinator);
+            long deadline = System.currentTimeMillis() + 60000;
+            while (!java.nio.file.Files.exists(dir.resolve("killed"))) {
+                Util.check(System.currentTimeMillis() < deadline, "the coordinator was not killed within 60 s");
+                TimeUnit.MILLISECONDS.sleep(50);
+            }
+            String outcome;
+            try {
+                send(p, topic, "b", 20, 40);
+                p.commitTransaction();
+                outcome = "committed";
+                expect(committed, "b", 0, 40);
+            } catch (KafkaException e) {
+                // Kafka's contract: a transaction that cannot commit is aborted as a whole.
+                Util.info("commit after the coordinator's death failed: %s", e);
+                outcome = "aborted";
+                try {
+                    p.abortTransaction();
+                } catch (KafkaException fatal) {
+                    Util.info("abort failed too (%s): a new producer fences this one", fatal);
+                }
+                p.close(Duration.ofSeconds(5));
+                p = producer(bootstrap, id);
+                p.initTransactions();
+            }
+            Util.info("OUTCOME %s", outcome);
+            p.beginTransaction();
+            send(p, topic, "c", 0, 20);
+            p.commitTransaction();
+            expect(committed, "c", 0, 20);
+            p.close(Duration.ofSeconds(5));
+            int after = admin.describeTransactions(List.of(id)).description(id).get(30, TimeUnit.SECONDS)
+                    .coordinatorId();
+            Util.info("a later transaction committed through coordinator %d", after);
+
+            Map<Integer, List<String>> read = readAll(bootstrap, topic, 2, "read_committed");
+            Util.check(read.equals(committed), "read_committed saw %s, expected %s (transaction %s)", read, committed,
+                    outcome);
+            Util.info("read_committed: every record of the committed transactions and none of an aborted one");
         }
     }
 
