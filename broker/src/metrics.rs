@@ -72,6 +72,10 @@ fn describe() {
         "Bytes of the partition snapshots produced for followers (checkpoint, offset index, retained entries)."
     );
     describe_counter!(
+        "broker_producers_expired_total",
+        "Idempotent producers forgotten after producer.id.expiration.ms without a batch (partitions this node leads)."
+    );
+    describe_counter!(
         "broker_partition_snapshots_installed_total",
         "Partition snapshots this node installed as a follower."
     );

@@ -154,3 +154,75 @@ async fn delete_records_lowest_and_highest() {
         3
     );
 }
+
+/// producer.id.expiration.ms (default one day): the retention pass forgets an idempotent
+/// producer whose last batch is older than that (through Raft, so it stays forgotten after a
+/// restart), and its next batch is accepted at any sequence, as a new producer's; a producer
+/// that wrote recently keeps its sequence, so a gap is still refused.
+#[tokio::test]
+async fn idle_idempotent_producers_expire() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    create(&mut client, "producers", &[]).await;
+    let day_ms = 86_400_000;
+    let append = |producer_id: i64, sequence: i32, timestamp_ms: i64| {
+        record_batch_at(
+            &[(None, Some(b"v"))],
+            Some((producer_id, 0, sequence)),
+            timestamp_ms,
+        )
+    };
+    // Producer 11 last wrote two days ago, producer 12 now.
+    for sequence in 0..3 {
+        let old = client
+            .produce("producers", 0, append(11, sequence, now_ms() - 2 * day_ms))
+            .await;
+        assert_eq!(old.error_code, 0);
+        let recent = client
+            .produce("producers", 0, append(12, sequence, now_ms()))
+            .await;
+        assert_eq!(recent.error_code, 0);
+    }
+    assert_eq!(
+        client
+            .produce("producers", 0, append(11, 9, now_ms()))
+            .await
+            .error_code,
+        45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER before expiration"
+    );
+    broker::partition::retention::run_once(
+        &broker.ctx().config,
+        &broker.ctx().metadata,
+        &broker.ctx().replicas,
+    )
+    .await;
+    drop(client);
+    let (dir, keep) = broker.stop().await;
+    let broker = TestBroker::start_in(dir).await;
+    let mut client = broker.client().await;
+    assert_eq!(
+        client
+            .produce("producers", 0, append(11, 9, now_ms()))
+            .await
+            .error_code,
+        0,
+        "the expired producer starts afresh at any sequence"
+    );
+    assert_eq!(
+        client
+            .produce("producers", 0, append(12, 9, now_ms()))
+            .await
+            .error_code,
+        45,
+        "the recent producer keeps its sequence"
+    );
+    assert_eq!(
+        client
+            .produce("producers", 0, append(12, 3, now_ms()))
+            .await
+            .error_code,
+        0
+    );
+    drop(keep);
+}

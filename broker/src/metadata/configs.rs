@@ -127,6 +127,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     def("message.max.bytes", "1048588", ConfigType::Int),
     def("min.insync.replicas", "1", ConfigType::Int),
     fixed("num.partitions", "1", ConfigType::Int),
+    def("producer.id.expiration.ms", "86400000", ConfigType::Int),
     fixed("offsets.retention.minutes", "10080", ConfigType::Int),
     def(
         "replica.alter.log.dirs.io.max.bytes.per.second",

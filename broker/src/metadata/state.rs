@@ -487,6 +487,14 @@ impl MetadataState {
             .cloned()
     }
 
+    /// A broker config on `broker`: its dynamic value (its own, else the cluster's), else its
+    /// static one (its server.properties), else Kafka's default.
+    pub fn broker_value(&self, broker: &Config, key: &str) -> Option<String> {
+        self.broker_config_value(broker.node_id, key)
+            .or_else(|| broker.broker_configs.get(key).cloned())
+            .or_else(|| configs::broker_config(key).map(|d| d.default.to_string()))
+    }
+
     /// Effective value of a topic config on broker `node`: the topic's override, else
     /// [`Self::topic_default`].
     pub fn topic_config_value(

@@ -107,7 +107,10 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
                 }
                 EntryPayload::Blank
                 | EntryPayload::Normal(
-                    Command::Append(_) | Command::TrimLog { .. } | Command::Compact { .. },
+                    Command::Append(_)
+                    | Command::TrimLog { .. }
+                    | Command::Compact { .. }
+                    | Command::ExpireProducers { .. },
                 ) => CommandResult::Ignored,
             };
             self.checkpoint.last_applied = Some(entry.log_id);

@@ -584,6 +584,30 @@ impl Partition {
         }
     }
 
+    /// On the leader: forgets, through Raft, the idempotent producers idle for `expiration_ms`
+    /// (producer.id.expiration.ms) as of `now_ms`. Proposes nothing when none is due; returns
+    /// how many went, or a Kafka error code.
+    pub async fn expire_producers(&self, expiration_ms: i64, now_ms: i64) -> Result<u64, i16> {
+        let due = self.producers().iter().any(|(_, view)| {
+            view.current_txn_start_offset < 0
+                && state_machine::producer_expired(view.last_timestamp, now_ms, expiration_ms)
+        });
+        if !due {
+            return Ok(0);
+        }
+        let command = Command::ExpireProducers {
+            now_ms,
+            expiration_ms,
+        };
+        match self.raft.client_write(command).await {
+            Ok(response) => match response.data {
+                CommandResult::ProducersExpired { count } => Ok(count),
+                _ => Err(ec::UNKNOWN_SERVER_ERROR),
+            },
+            Err(_) => Err(ec::NOT_LEADER_OR_FOLLOWER),
+        }
+    }
+
     /// The log start offset retention asks for: past every batch older than `retention_ms`
     /// (by its newest timestamp) and past the oldest batches while the log exceeds
     /// `retention_bytes`. Negative limits are off, as in Kafka.

@@ -1,7 +1,9 @@
 //! Retention: every `retention_check_interval`, each partition this node leads moves its log
 //! start offset past batches older than `retention.ms` or beyond `retention.bytes` (a Raft
 //! command, so every replica drops the same records), and every local replica purges Raft log
-//! entries that only hold trimmed records.
+//! entries that only hold trimmed records. The same pass forgets idempotent producers idle for
+//! producer.id.expiration.ms (Kafka checks every producer.id.expiration.check.interval.ms, 10
+//! minutes; here every retention check, 5 minutes by default).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +41,9 @@ pub async fn run_once(config: &Config, metadata: &Metadata, replicas: &Replicas)
         let deletes = image
             .topic_config_value(config, topic, "cleanup.policy")
             .is_some_and(|p| p.split(',').any(|p| p.trim() == "delete"));
+        if partition.is_leader() {
+            expire_producers(config, &image, &partition).await;
+        }
         // Group offsets are compacted in Kafka, never deleted by age.
         if partition.is_leader() && deletes && !crate::metadata::is_internal_topic(&topic.name) {
             let retention_ms = value("retention.ms", 604_800_000);
@@ -59,5 +64,27 @@ pub async fn run_once(config: &Config, metadata: &Metadata, replicas: &Replicas)
             }
         }
         partition.purge().await;
+    }
+}
+
+async fn expire_producers(
+    config: &Config,
+    image: &crate::metadata::MetadataState,
+    partition: &crate::partition::Partition,
+) {
+    let expiration_ms = image
+        .broker_value(config, "producer.id.expiration.ms")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(86_400_000);
+    match partition.expire_producers(expiration_ms, now_ms()).await {
+        Ok(0) => {}
+        Ok(count) => {
+            metrics::counter!("broker_producers_expired_total").increment(count);
+            tracing::info!(topic = %partition.topic, partition = partition.index, count,
+                expiration_ms, "expired idle producers")
+        }
+        Err(code) => {
+            tracing::warn!(topic = %partition.topic, partition = partition.index, code, "producer expiration")
+        }
     }
 }

@@ -53,6 +53,12 @@ pub struct ProducerView {
     pub current_txn_start_offset: i64,
 }
 
+/// Kafka's `isProducerExpired`, less the open-transaction test: the producer's last batch is
+/// at least `expiration_ms` older than `now_ms`.
+pub fn producer_expired(last_timestamp: i64, now_ms: i64, expiration_ms: i64) -> bool {
+    now_ms.saturating_sub(last_timestamp) >= expiration_ms
+}
+
 impl Checkpoint {
     pub fn producer_view(&self, producer_id: i64) -> Option<ProducerView> {
         let producer = self.producers.get(&producer_id)?;
@@ -335,6 +341,22 @@ impl PartitionStateMachine {
 impl PartitionStateMachine {
     /// Drops whole batches below the new log start offset: their index keys now, their Raft
     /// log entries when the node next purges (see [`super::Partition::purge`]).
+    /// Forgets producers idle for `expiration_ms` without an open transaction (Kafka keeps
+    /// those until the transaction ends); the next batch of one starts afresh at any sequence.
+    fn apply_expire_producers(&mut self, now_ms: i64, expiration_ms: i64) -> CommandResult {
+        let before = self.state.producers.len();
+        let open_txns = &self.state.open_txns;
+        self.state.producers.retain(|id, producer| {
+            open_txns.contains_key(id)
+                || !producer_expired(producer.last_timestamp, now_ms, expiration_ms)
+        });
+        let count = (before - self.state.producers.len()) as u64;
+        if count > 0 {
+            self.shared.set_producers(self.state.producer_views());
+        }
+        CommandResult::ProducersExpired { count }
+    }
+
     fn apply_trim(
         &mut self,
         log_id: &LogId,
@@ -643,6 +665,10 @@ impl RaftStateMachine<TypeConfig> for PartitionStateMachine {
                     )
                     .await?
                 }
+                EntryPayload::Normal(Command::ExpireProducers {
+                    now_ms,
+                    expiration_ms,
+                }) => self.apply_expire_producers(*now_ms, *expiration_ms),
                 EntryPayload::Blank | EntryPayload::Normal(Command::Metadata(_)) => {
                     CommandResult::Ignored
                 }

@@ -14,6 +14,7 @@ const KIND_METADATA: u8 = 2;
 const KIND_MEMBERSHIP: u8 = 3;
 const KIND_TRIM: u8 = 4;
 const KIND_COMPACT: u8 = 5;
+const KIND_EXPIRE_PRODUCERS: u8 = 6;
 pub const HEADER_LEN: usize = 17;
 
 pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) -> Result<(), String> {
@@ -44,6 +45,14 @@ pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) -> Result<(), String> {
             out.put_i64(*now_ms);
             out.put_i64(*delete_retention_ms);
         }
+        EntryPayload::Normal(Command::ExpireProducers {
+            now_ms,
+            expiration_ms,
+        }) => {
+            out.put_u8(KIND_EXPIRE_PRODUCERS);
+            out.put_i64(*now_ms);
+            out.put_i64(*expiration_ms);
+        }
         EntryPayload::Membership(membership) => {
             out.put_u8(KIND_MEMBERSHIP);
             serde_json::to_writer(&mut *out, membership).map_err(|e| e.to_string())?;
@@ -70,19 +79,18 @@ pub fn decode_entry(index: u64, bytes: &[u8]) -> Result<Entry, String> {
             })
         }
         KIND_COMPACT => {
-            let field = |at: usize| -> Result<i64, String> {
-                body.get(at..at + 8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(i64::from_be_bytes)
-                    .ok_or_else(|| format!("compact entry {index}: bad length"))
-            };
-            if body.len() != 24 {
-                return Err(format!("compact entry {index}: bad length"));
-            }
+            let [upto_offset, now_ms, delete_retention_ms] = fields(index, "compact", body)?;
             EntryPayload::Normal(Command::Compact {
-                upto_offset: field(0)?,
-                now_ms: field(8)?,
-                delete_retention_ms: field(16)?,
+                upto_offset,
+                now_ms,
+                delete_retention_ms,
+            })
+        }
+        KIND_EXPIRE_PRODUCERS => {
+            let [now_ms, expiration_ms] = fields(index, "expire-producers", body)?;
+            EntryPayload::Normal(Command::ExpireProducers {
+                now_ms,
+                expiration_ms,
             })
         }
         KIND_MEMBERSHIP => {
@@ -96,6 +104,18 @@ pub fn decode_entry(index: u64, bytes: &[u8]) -> Result<Entry, String> {
         log_id: LogId::new(CommittedLeaderId::new(term, node), index),
         payload,
     })
+}
+
+/// The `N` big-endian i64 fields that are the whole body of a fixed-size entry.
+fn fields<const N: usize>(index: u64, kind: &str, body: &[u8]) -> Result<[i64; N], String> {
+    if body.len() != N * 8 {
+        return Err(format!("{kind} entry {index}: bad length"));
+    }
+    let mut out = [0i64; N];
+    for (field, bytes) in out.iter_mut().zip(body.chunks_exact(8)) {
+        *field = i64::from_be_bytes(bytes.try_into().map_err(|_| "field")?);
+    }
+    Ok(out)
 }
 
 /// Term, leader node and kind of an encoded entry.
@@ -164,6 +184,13 @@ mod tests {
                     upto_offset: 500,
                     now_ms: 1_700_000_000_000,
                     delete_retention_ms: 86_400_000,
+                }),
+            },
+            Entry {
+                log_id: log_id(4, 14),
+                payload: EntryPayload::Normal(Command::ExpireProducers {
+                    now_ms: 1_700_000_000_000,
+                    expiration_ms: 86_400_000,
                 }),
             },
         ];

@@ -51,6 +51,13 @@ pub enum Command {
         now_ms: i64,
         delete_retention_ms: i64,
     },
+    /// Forgets the idempotent producers with no open transaction whose last batch is
+    /// `expiration_ms` older than `now_ms` (the leader's clock, so every replica forgets the
+    /// same ones): Kafka's producer.id.expiration.ms.
+    ExpireProducers {
+        now_ms: i64,
+        expiration_ms: i64,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -70,6 +77,10 @@ pub enum CommandResult {
     /// Where a Compact left the first dirty offset (what the next pass starts mapping from).
     Compacted {
         clean_offset: i64,
+    },
+    /// How many producers an ExpireProducers forgot.
+    ProducersExpired {
+        count: u64,
     },
     Metadata(MetadataResult),
     /// The command does not belong to this kind of group.
