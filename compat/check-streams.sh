@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Kafka Streams 4.3.1 (the pinned release's kafka-streams jar) against one broker: the word count
-# of compat/streams/WordCount.java, processing.guarantee=at_least_once, commit.interval.ms=200,
+# of compat/streams/WordCount.java, processing.guarantee=at_least_once (STREAMS_GUARANTEE=
+# exactly_once_v2: see check-streams-eos.sh and "crash" below), commit.interval.ms=200,
 # state.dir in $WORK. Its topology: an input topic of lines (3 partitions) -> words ->
 # groupBy(word), which makes Streams create a repartition topic -> count() in the state store
 # "counts", backed by a changelog topic Streams creates -> an output topic as word -> count (Long).
@@ -26,11 +27,16 @@
 # offsets, changelog records or repartition records (or serves them wrongly on restore) gives
 # wrong counts or never finishes; a real mid-batch crash could only be asserted as "counts >=
 # exact", so the kill happens after part of the second batch has been processed and committed.
+# Under exactly_once_v2 the crash is a real mid-run one: the app is SIGKILLed while the second
+# batch (STREAMS_LINES lines) is still being produced and processed, with transactions open;
+# the output is read read_committed and the counts after the restart must be exact all the same
+# (aborted output never counts, committed input offsets move with their output).
 # Logs: $WORK/app.log (the app, STREAMS_LOG_LEVEL=INFO: the restore counts are read from it),
 # $WORK/produce-*.out, $WORK/verify-*.out; printed on failure.
 # shellcheck source=compat/lib.sh
 source "$(dirname "$0")/lib.sh"
 
+export STREAMS_GUARANTEE="${STREAMS_GUARANTEE:-at_least_once}"
 LINES1="${STREAMS_LINES:-5000}"
 LINES2A=$((LINES1 + LINES1 / 2))
 LINES2=$((LINES1 * 2))
@@ -122,16 +128,33 @@ start_app
 verify "$LINES1" batch1
 
 # ------------------------------------------------------------------ crash
-produce "$LINES1" "$LINES2A"
-verify "$LINES2A" batch2-first-half
-log "crash: SIGKILL to the app (pid $APP_PID), its state.dir deleted"
-kill -KILL "$APP_PID"
-wait "$APP_PID" 2>/dev/null || true
-echo "==== SIGKILLed $(date +%T)" >>"$APP_LOG"
-APP_PID=""
-rm -rf "$WORK/state"
-mkdir -p "$WORK/state"
-produce "$LINES2A" "$LINES2"
+kill_app() {
+    log "crash: SIGKILL to the app (pid $APP_PID), its state.dir deleted"
+    kill -KILL "$APP_PID"
+    wait "$APP_PID" 2>/dev/null || true
+    echo "==== SIGKILLed $(date +%T)" >>"$APP_LOG"
+    APP_PID=""
+    rm -rf "$WORK/state"
+    mkdir -p "$WORK/state"
+}
+if [[ "$STREAMS_GUARANTEE" == exactly_once_v2 ]]; then
+    # Paced (about 3 s for the batch) so that the kill lands while lines still arrive.
+    STREAMS_PRODUCE_LINES_PER_S=$((LINES1 / 3)) produce "$LINES1" "$LINES2" &
+    producing=$!
+    sleep "${STREAMS_KILL_AFTER:-2.5}"
+    if kill -0 "$producing" 2>/dev/null; then
+        log "the second batch is still being produced"
+    else
+        log "warning: the second batch was produced before the kill (STREAMS_KILL_AFTER too long?)"
+    fi
+    kill_app
+    wait "$producing" || sfail "producing the second batch failed"
+else
+    produce "$LINES1" "$LINES2A"
+    verify "$LINES2A" batch2-first-half
+    kill_app
+    produce "$LINES2A" "$LINES2"
+fi
 start_app
 verify "$LINES2" after-restart
 # With the state.dir gone, the counts of the first 1.5 batches can only have come from the

@@ -44,14 +44,16 @@ import static java.util.concurrent.TimeUnit.SECONDS;
  *       fixed text (idempotent producer, acks=all)
  *   WordCount run BOOTSTRAP APP_ID INPUT OUTPUT STATE_DIR
  *       the application: lines -> words -> groupBy(word) (repartition topic) -> count() in the
- *       store "counts" (changelog topic) -> OUTPUT as word -> count (Long); at_least_once,
- *       commit.interval.ms=200; runs until SIGTERM (clean close) or SIGKILL
+ *       store "counts" (changelog topic) -> OUTPUT as word -> count (Long); at_least_once
+ *       (or STREAMS_GUARANTEE=exactly_once_v2), commit.interval.ms=200; runs until SIGTERM
+ *       (clean close) or SIGKILL
  *   WordCount verify BOOTSTRAP APP_ID INPUT OUTPUT LINES SECONDS
  *       waits (bounded) until both hold: the latest OUTPUT value of every word is its exact count
  *       in lines 0..LINES-1 (no other words), and the group APP_ID has committed the end offset of
  *       every INPUT and repartition partition (so everything was processed, its changelog and
  *       output writes acknowledged, and nothing is left to reprocess). Also checks the internal
- *       topics: one APP_ID-...-repartition (cleanup.policy=delete) and one APP_ID-...-changelog
+ *       topics (under exactly_once_v2 OUTPUT is read read_committed and only INPUT's offsets are
+ *       required committed): one APP_ID-...-repartition (cleanup.policy=delete) and one APP_ID-...-changelog
  *       (cleanup.policy=compact), each with INPUT's partition count.
  */
 public class WordCount {
@@ -102,11 +104,19 @@ public class WordCount {
         switch (args[0]) {
             case "produce" -> Util.main("WordCount produce", () -> produce(args[1], args[2], args[3],
                     Long.parseLong(args[4]), Long.parseLong(args[5])));
-            case "run" -> run(args[1], args[2], args[3], args[4], args[5]);
+            case "run" -> run(args[1], args[2], args[3], args[4], args[5], guarantee());
             case "verify" -> Util.main("WordCount verify", () -> verify(args[1], args[2], args[3], args[4],
-                    Long.parseLong(args[5]), Integer.parseInt(args[6])));
+                    Long.parseLong(args[5]), Integer.parseInt(args[6]), guarantee()));
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
         }
+    }
+
+    /** processing.guarantee from STREAMS_GUARANTEE: at_least_once (default) or exactly_once_v2. */
+    static String guarantee() {
+        String g = System.getenv().getOrDefault("STREAMS_GUARANTEE", StreamsConfig.AT_LEAST_ONCE);
+        Util.check(g.equals(StreamsConfig.AT_LEAST_ONCE) || g.equals(StreamsConfig.EXACTLY_ONCE_V2),
+                "STREAMS_GUARANTEE=%s: at_least_once or exactly_once_v2", g);
+        return g;
     }
 
     static void produce(String bootstrap, String input, String output, long from, long to) throws Exception {
@@ -126,7 +136,14 @@ public class WordCount {
         p.put(ProducerConfig.LINGER_MS_CONFIG, 5);
         try (KafkaProducer<String, String> producer =
                 new KafkaProducer<>(p, new StringSerializer(), new StringSerializer())) {
+            // STREAMS_PRODUCE_LINES_PER_S paces the lines so that a crash can land mid-batch.
+            long perSecond = Long.parseLong(System.getenv().getOrDefault("STREAMS_PRODUCE_LINES_PER_S", "0"));
+            long start = System.nanoTime();
             for (long i = from; i < to; i++) {
+                if (perSecond > 0 && (i - from) % 100 == 0) {
+                    long due = start + (i - from) * 1_000_000_000L / perSecond;
+                    Thread.sleep(Math.max(0, (due - System.nanoTime()) / 1_000_000));
+                }
                 producer.send(new ProducerRecord<>(input, "line-" + i, line(i)), (md, e) -> {
                     if (e != null) {
                         System.err.println("send failed: " + e);
@@ -139,11 +156,12 @@ public class WordCount {
         Util.info("produced lines %d..%d to %s", from, to - 1, input);
     }
 
-    static void run(String bootstrap, String appId, String input, String output, String stateDir) throws Exception {
+    static void run(String bootstrap, String appId, String input, String output, String stateDir, String guarantee)
+            throws Exception {
         Properties p = new Properties();
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
+        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
@@ -188,14 +206,19 @@ public class WordCount {
         }
     }
 
-    static void verify(String bootstrap, String appId, String input, String output, long lines, int seconds)
-            throws Exception {
+    static void verify(String bootstrap, String appId, String input, String output, long lines, int seconds,
+            String guarantee) throws Exception {
+        boolean exactlyOnce = guarantee.equals(StreamsConfig.EXACTLY_ONCE_V2);
         Map<String, Long> want = expected(lines);
         Map<String, Long> got = new TreeMap<>();
         long deadline = System.currentTimeMillis() + seconds * 1000L;
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        if (exactlyOnce) {
+            // Output of aborted transactions (a killed app's) must not count.
+            p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        }
         try (Admin admin = Util.admin(bootstrap);
                 KafkaConsumer<String, Long> consumer =
                         new KafkaConsumer<>(p, new StringDeserializer(), new LongDeserializer())) {
@@ -217,7 +240,9 @@ public class WordCount {
                     repartition = internalTopic(admin, appId, "-repartition", false);
                 }
                 if (repartition != null) {
-                    lag = lag(admin, appId, input, repartition);
+                    // Under exactly_once_v2 the repartition topic ends with a transaction marker
+                    // that Streams commits past only when it next processes something there.
+                    lag = exactlyOnce ? lag(admin, appId, List.of(input)) : lag(admin, appId, List.of(input, repartition));
                     if (lag.isEmpty() && got.equals(want)) {
                         break;
                     }
@@ -260,17 +285,17 @@ public class WordCount {
     }
 
     /**
-     * "" when the group APP_ID has committed the end offset of every INPUT and REPARTITION
-     * partition, else what is missing. Committed offsets are read before the end offsets: a
+     * "" when the group APP_ID has committed the end offset of every partition of TOPICS (INPUT
+     * and the repartition topic), else what is missing. Committed offsets are read before the end offsets: a
      * committed input offset equal to the later end offset means every input record was
      * processed and its repartition records acknowledged before that commit, so they are below
      * the repartition end offset read afterwards.
      */
-    static String lag(Admin admin, String appId, String input, String repartition) throws Exception {
+    static String lag(Admin admin, String appId, List<String> topics) throws Exception {
         Map<TopicPartition, OffsetAndMetadata> committed =
                 admin.listConsumerGroupOffsets(appId).partitionsToOffsetAndMetadata().get(30, SECONDS);
         Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
-        for (String t : List.of(input, repartition)) {
+        for (String t : topics) {
             for (int i = 0; i < INPUT_PARTITIONS; i++) {
                 latest.put(new TopicPartition(t, i), OffsetSpec.latest());
             }
