@@ -54,6 +54,13 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *       then writes more records to the same transaction and commits. The transaction commits
  *       or aborts as a whole: read_committed consumers see all of its records or none, and a
  *       later transaction commits through the new coordinator
+ *   TxnCheck ctp-input BOOTSTRAP TOPIC RECORDS | ctp-app BOOTSTRAP TOPIC |
+ *           ctp-verify BOOTSTRAP TOPIC RECORDS
+ *       the pieces of a consume-transform-produce app the caller SIGKILLs mid-way and restarts:
+ *       ctp-input writes RECORDS inputs; ctp-app (transactional id txn-ctpk-TOPIC) transforms
+ *       them, a transaction of at most 50 records with sendOffsetsToTransaction at a time
+ *       (paced: ~30 ms apart; PROGRESS once the first one committed), until the group committed
+ *       the input's end; ctp-verify: read_committed output holds each input exactly once
  *   TxnCheck ctp BOOTSTRAP TOPIC RECORDS
  *       consume-transform-produce: a read_committed group consumer, a transactional producer,
  *       sendOffsetsToTransaction; every third transaction is aborted and the consumer rewinds
@@ -82,6 +89,15 @@ public final class TxnCheck {
                     break;
                 case "failover":
                     failover(args[1], args[2], java.nio.file.Path.of(args[3]));
+                    break;
+                case "ctp-input":
+                    ctpInput(args[1], args[2], Integer.parseInt(args[3]));
+                    break;
+                case "ctp-app":
+                    ctpApp(args[1], args[2]);
+                    break;
+                case "ctp-verify":
+                    ctpVerify(args[1], args[2], Integer.parseInt(args[3]));
                     break;
                 case "ctp":
                     ctp(args[1], args[2], Integer.parseInt(args[3]));
@@ -115,6 +131,10 @@ public final class TxnCheck {
         if (group != null) {
             p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
             p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 50);
+            // A SIGKILLed member (ctp-app) holds its partitions until its session times out:
+            // the broker's minimum, not 45 s.
+            p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 6000);
+            p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 1500);
         }
         return new KafkaConsumer<>(p);
     }
@@ -411,9 +431,9 @@ public final class TxnCheck {
         }
     }
 
-    static void ctp(String bootstrap, String topic, int records) throws Exception {
+    /** The input topic (3 partitions) with RECORDS values v0.., and the output topic (2). */
+    static void ctpInput(String bootstrap, String topic, int records) throws Exception {
         String output = topic + "-out";
-        String group = "ctp-" + topic;
         try (Admin admin = Util.admin(bootstrap)) {
             Util.createTopic(admin, topic, 3, null);
             Util.createTopic(admin, output, 2, null);
@@ -427,6 +447,76 @@ public final class TxnCheck {
                 p.send(new ProducerRecord<>(topic, i % 3, null, "v" + i));
             }
         }
+    }
+
+    /** Whether the group has committed the input's end offsets. */
+    static boolean ctpDone(KafkaConsumer<String, String> c, List<TopicPartition> inputs,
+            Map<TopicPartition, Long> end) {
+        Map<TopicPartition, OffsetAndMetadata> done = c.committed(Set.copyOf(inputs));
+        return inputs.stream().allMatch(tp -> done.get(tp) != null && done.get(tp).offset() == end.get(tp));
+    }
+
+    /** One transaction: the batch upper-cased to the output, the consumer's offsets with it. */
+    static void ctpTransform(KafkaProducer<String, String> p, KafkaConsumer<String, String> c, String output,
+            ConsumerRecords<String, String> batch) {
+        p.beginTransaction();
+        Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+        for (ConsumerRecord<String, String> r : batch) {
+            p.send(new ProducerRecord<>(output, r.value().hashCode() & 1, null, r.value().toUpperCase()));
+            offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+        }
+        p.sendOffsetsToTransaction(offsets, c.groupMetadata());
+    }
+
+    static void ctpApp(String bootstrap, String topic) throws Exception {
+        List<TopicPartition> inputs = partitions(topic, 3);
+        int transactions = 0;
+        try (KafkaConsumer<String, String> c = consumer(bootstrap, "read_committed", "ctpk-" + topic);
+                KafkaProducer<String, String> p = producer(bootstrap, "txn-ctpk-" + topic)) {
+            // Fences a killed predecessor and aborts its open transaction.
+            p.initTransactions();
+            c.subscribe(List.of(topic));
+            Map<TopicPartition, Long> end = c.endOffsets(inputs);
+            long deadline = System.currentTimeMillis() + 90000;
+            while (!ctpDone(c, inputs, end)) {
+                Util.check(System.currentTimeMillis() < deadline, "consume-transform-produce stuck");
+                ConsumerRecords<String, String> batch = c.poll(Duration.ofMillis(200));
+                if (batch.isEmpty()) {
+                    continue;
+                }
+                ctpTransform(p, c, topic + "-out", batch);
+                p.commitTransaction();
+                if (transactions++ == 0) {
+                    Util.info("PROGRESS");
+                }
+                TimeUnit.MILLISECONDS.sleep(30);
+            }
+        }
+        Util.info("%d transactions committed, the group is at the input's end", transactions);
+    }
+
+    /** read_committed output: each input exactly once. */
+    static void ctpVerify(String bootstrap, String topic, int records) {
+        Map<Integer, List<String>> out = readAll(bootstrap, topic + "-out", 2, "read_committed");
+        Set<String> seen = new TreeSet<>();
+        int total = 0;
+        for (List<String> values : out.values()) {
+            for (String v : values) {
+                Util.check(seen.add(v), "output %s appears twice", v);
+                total++;
+            }
+        }
+        Util.check(total == records, "output holds %d records, input %d", total, records);
+        for (int i = 0; i < records; i++) {
+            Util.check(seen.contains("V" + i), "output lacks V%d", i);
+        }
+        Util.info("read_committed output: each of %d inputs exactly once", records);
+    }
+
+    static void ctp(String bootstrap, String topic, int records) throws Exception {
+        String output = topic + "-out";
+        String group = "ctp-" + topic;
+        ctpInput(bootstrap, topic, records);
         List<TopicPartition> inputs = partitions(topic, 3);
         int transactions = 0;
         int aborted = 0;
@@ -436,26 +526,14 @@ public final class TxnCheck {
             c.subscribe(List.of(topic));
             Map<TopicPartition, Long> end = c.endOffsets(inputs);
             long deadline = System.currentTimeMillis() + 60000;
-            while (true) {
-                Map<TopicPartition, OffsetAndMetadata> done = c.committed(Set.copyOf(inputs));
-                boolean finished = inputs.stream()
-                        .allMatch(tp -> done.get(tp) != null && done.get(tp).offset() == end.get(tp));
-                if (finished) {
-                    break;
-                }
+            while (!ctpDone(c, inputs, end)) {
                 Util.check(System.currentTimeMillis() < deadline, "consume-transform-produce stuck at %s of %s",
-                        done, end);
+                        c.committed(Set.copyOf(inputs)), end);
                 ConsumerRecords<String, String> batch = c.poll(Duration.ofMillis(200));
                 if (batch.isEmpty()) {
                     continue;
                 }
-                p.beginTransaction();
-                Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
-                for (ConsumerRecord<String, String> r : batch) {
-                    p.send(new ProducerRecord<>(output, r.value().hashCode() & 1, null, r.value().toUpperCase()));
-                    offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
-                }
-                p.sendOffsetsToTransaction(offsets, c.groupMetadata());
+                ctpTransform(p, c, output, batch);
                 transactions++;
                 if (transactions % 3 == 1) {
                     // Flushed first, so the aborted output is in the log (and must be skipped).
@@ -477,19 +555,7 @@ public final class TxnCheck {
                 }
             }
         }
-        Map<Integer, List<String>> out = readAll(bootstrap, output, 2, "read_committed");
-        Set<String> seen = new TreeSet<>();
-        int total = 0;
-        for (List<String> values : out.values()) {
-            for (String v : values) {
-                Util.check(seen.add(v), "output %s appears twice", v);
-                total++;
-            }
-        }
-        Util.check(total == records, "output holds %d records, input %d", total, records);
-        for (int i = 0; i < records; i++) {
-            Util.check(seen.contains("V" + i), "output lacks V%d", i);
-        }
+        ctpVerify(bootstrap, topic, records);
         Map<Integer, List<String>> raw = readAll(bootstrap, output, 2, "read_uncommitted");
         int rawCount = raw.values().stream().mapToInt(List::size).sum();
         Util.check(rawCount > records, "read_uncommitted saw no aborted output (%d records)", rawCount);
