@@ -87,6 +87,28 @@ fn describe() {
         "broker_request_errors_total",
         "Requests whose response carried an error code, by API and code; a request counts once per distinct code."
     );
+    describe_gauge!(
+        "broker_txn_open_transactions",
+        "Transactions ongoing or being completed, of the transactional ids this node coordinates."
+    );
+    describe_counter!(
+        "broker_txn_ended_total",
+        "Transactions ended by EndTxn, by result (commit, abort)."
+    );
+    describe_counter!(
+        "broker_txn_expired_total",
+        "Transactions aborted by the coordinator after transaction.timeout.ms."
+    );
+    describe_histogram!(
+        "broker_txn_coordinator_load_seconds",
+        Unit::Seconds,
+        "Time to load a __transaction_state partition when this node becomes its leader."
+    );
+    describe_histogram!(
+        "broker_cleaner_pass_seconds",
+        Unit::Seconds,
+        "Time one compaction pass took to apply on this replica."
+    );
     describe_histogram!(
         "broker_request_duration_seconds",
         Unit::Seconds,
