@@ -208,27 +208,6 @@ impl ListenerConfig {
     }
 }
 
-/// `listener.name.NAME.CONFIG` settings this module reads (NAME in lower case, as Kafka).
-/// The SCRAM entries carry no users (those are in the cluster metadata) and are accepted so
-/// that a Kafka configuration works unchanged.
-pub const LISTENER_CONFIGS: &[&str] = &[
-    "sasl.enabled.mechanisms",
-    "plain.sasl.jaas.config",
-    "scram-sha-256.sasl.jaas.config",
-    "scram-sha-512.sasl.jaas.config",
-    "ssl.keystore.type",
-    "ssl.keystore.location",
-    "ssl.keystore.certificate.chain",
-    "ssl.keystore.key",
-    "ssl.key.password",
-    "ssl.keystore.password",
-    "ssl.truststore.type",
-    "ssl.truststore.location",
-    "ssl.truststore.certificates",
-    "ssl.truststore.password",
-    "ssl.client.auth",
-];
-
 /// Broker-wide names this module reads (each also per listener, which wins).
 pub const BROKER_CONFIGS: &[&str] = &[
     "sasl.enabled.mechanisms",
@@ -245,11 +224,22 @@ pub const BROKER_CONFIGS: &[&str] = &[
     "ssl.client.auth",
 ];
 
-/// Whether `key` is a `listener.name.NAME.CONFIG` name of [`LISTENER_CONFIGS`].
+/// Names this module reads only per listener (`listener.name.NAME.CONFIG`, NAME in lower case,
+/// as Kafka), besides [`BROKER_CONFIGS`]. The SCRAM entries carry no users (those are in the
+/// cluster metadata) and are accepted so that a Kafka configuration works unchanged.
+pub const LISTENER_ONLY_CONFIGS: &[&str] = &[
+    "plain.sasl.jaas.config",
+    "scram-sha-256.sasl.jaas.config",
+    "scram-sha-512.sasl.jaas.config",
+];
+
+/// Whether `key` is a `listener.name.NAME.CONFIG` name this module reads.
 pub fn is_listener_config(key: &str) -> bool {
     key.strip_prefix("listener.name.")
         .and_then(|rest| rest.split_once('.'))
-        .is_some_and(|(_, config)| LISTENER_CONFIGS.contains(&config))
+        .is_some_and(|(_, config)| {
+            BROKER_CONFIGS.contains(&config) || LISTENER_ONLY_CONFIGS.contains(&config)
+        })
 }
 
 /// The SASL settings of the listener `name` from Kafka-named settings (`get`), or None for a

@@ -133,21 +133,26 @@ pub async fn alter(
     AlterUserScramCredentialsResponse::default().with_results(results)
 }
 
-fn check_deletion(
-    image: &crate::metadata::MetadataState,
-    name: &str,
-    mechanism: i8,
-) -> Result<String, Failure> {
+/// The checks deletions and upsertions share: a user name, a known SCRAM mechanism.
+fn user_mechanism(name: &str, mechanism: i8) -> Result<crate::config::SaslMechanism, Failure> {
     if name.is_empty() {
         return Err((
             ec::UNACCEPTABLE_CREDENTIAL,
             "Username must not be empty".into(),
         ));
     }
-    let mechanism = scram::mechanism_of_wire(mechanism).ok_or((
+    scram::mechanism_of_wire(mechanism).ok_or((
         ec::UNSUPPORTED_SASL_MECHANISM,
         "Unknown SCRAM mechanism".to_string(),
-    ))?;
+    ))
+}
+
+fn check_deletion(
+    image: &crate::metadata::MetadataState,
+    name: &str,
+    mechanism: i8,
+) -> Result<String, Failure> {
+    let mechanism = user_mechanism(name, mechanism)?;
     let exists = image
         .scram_credentials
         .get(name)
@@ -168,16 +173,7 @@ fn check_upsertion(
     salt: &[u8],
     salted_password: &[u8],
 ) -> Result<ScramUpsertion, Failure> {
-    if name.is_empty() {
-        return Err((
-            ec::UNACCEPTABLE_CREDENTIAL,
-            "Username must not be empty".into(),
-        ));
-    }
-    let mechanism = scram::mechanism_of_wire(mechanism).ok_or((
-        ec::UNSUPPORTED_SASL_MECHANISM,
-        "Unknown SCRAM mechanism".to_string(),
-    ))?;
+    let mechanism = user_mechanism(name, mechanism)?;
     if iterations < scram::ITERATIONS_MIN {
         return Err((
             ec::UNACCEPTABLE_CREDENTIAL,
