@@ -15,7 +15,7 @@ use crate::security::acl::Authorizer;
 use clap::Parser;
 use serde::Deserialize;
 
-pub use security::{ListenerConfig, SaslConfig, SaslMechanism, SecurityProtocol};
+pub use security::{ClusterTlsConfig, ListenerConfig, SaslConfig, SaslMechanism, SecurityProtocol};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -131,6 +131,9 @@ struct FileConfig {
     /// and `KAFKA_*` only).
     #[serde(skip)]
     authorizer: Option<Authorizer>,
+    /// The controller listener's TLS (server.properties and `KAFKA_*` only).
+    #[serde(skip)]
+    cluster_tls: Option<ClusterTlsConfig>,
 }
 
 impl FileConfig {
@@ -205,6 +208,7 @@ impl FileConfig {
             broker_configs,
             listeners: self.listeners.or(under.listeners),
             authorizer: self.authorizer.or(under.authorizer),
+            cluster_tls: self.cluster_tls.or(under.cluster_tls),
         }
     }
 }
@@ -307,6 +311,9 @@ pub struct Config {
     /// `authorizer.class.name` set: requests are checked against the ACLs in metadata. None:
     /// everything is allowed and the ACL APIs answer SECURITY_DISABLED, as in Kafka.
     pub authorizer: Option<Authorizer>,
+    /// The controller listener is SSL: node-to-node traffic is mutual TLS with these
+    /// certificates. None: plaintext.
+    pub cluster_tls: Option<ClusterTlsConfig>,
     /// Configuration the broker ignores, to log once logging is set up.
     pub notices: Vec<String>,
 }
@@ -451,6 +458,7 @@ impl Config {
                 .unwrap_or(FAILED_AUTHENTICATION_DELAY_MS),
             broker_configs: file.broker_configs,
             authorizer: file.authorizer,
+            cluster_tls: file.cluster_tls,
             notices,
         })
     }
@@ -498,6 +506,7 @@ impl Config {
             failed_authentication_delay_ms: FAILED_AUTHENTICATION_DELAY_MS,
             broker_configs: BTreeMap::new(),
             authorizer: None,
+            cluster_tls: None,
             notices: Vec::new(),
         }
     }
@@ -565,6 +574,14 @@ impl Config {
                     users.join(",")
                 ));
             }
+        }
+        if let Some(cluster) = &self.cluster_tls {
+            let name = cluster.listener.to_ascii_lowercase();
+            lines.push(format!("listener.name.{name}.ssl.client.auth=required"));
+            lines.push(format!(
+                "listener.name.{name}.ssl.endpoint.identification.algorithm={}",
+                if cluster.verify_hostname { "https" } else { "" }
+            ));
         }
         lines.extend(self.broker_configs.iter().map(|(k, v)| format!("{k}={v}")));
         lines.join("\n")

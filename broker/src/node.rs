@@ -81,20 +81,34 @@ impl Node {
             config.flush_policy,
             config.flush_interval_ms,
         )?);
+        let cluster_tls = match &config.cluster_tls {
+            Some(tls) => Some(Arc::new(crate::cluster::tls::ClusterTls::new(tls)?)),
+            None => None,
+        };
         let env = RaftEnv::new(
             config.node_id,
             !config.peers.is_empty(),
             config.raft_heartbeat_interval_ms,
+            cluster_tls.clone(),
         );
         let background = Background::default();
         if let Some(raft_listen) = config.raft_listen() {
             let internal = TcpListener::bind(&raft_listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("binding the Raft listener {raft_listen}: {e}"))?;
-            tracing::info!(listen = %raft_listen, "serving peers");
+            let bound = internal.local_addr()?;
+            tracing::info!(listen = %raft_listen, tls = cluster_tls.is_some(), "serving peers");
+            if cluster_tls.is_none() && !bound.ip().is_loopback() {
+                tracing::warn!(listen = %bound,
+                    "the Raft listener on {bound} is reachable from the network and \
+                     authenticates nobody: anyone who reaches it can change the cluster's \
+                     metadata and overwrite partitions; make the controller listener SSL \
+                     (README: Security) or bind it to a loopback address");
+            }
             background.spawn(crate::cluster::server::serve(
                 internal,
                 env.router.clone(),
+                cluster_tls,
                 background.cancel.clone(),
             ));
         }

@@ -9,6 +9,7 @@
 pub mod peers;
 pub mod router;
 pub mod server;
+pub mod tls;
 pub mod wire;
 
 /// Largest frame accepted between nodes; a batch of appended entries is bounded by

@@ -2,7 +2,8 @@
 //!
 //! Each peer has a task that owns its socket: callers hand it encoded frames, it writes
 //! whatever is queued in one go, and a reader resolves each response by id. A dead peer fails
-//! calls at once (openraft backs off and retries); the next call reconnects.
+//! calls at once (openraft backs off and retries); the next call reconnects. With cluster TLS
+//! a connection carries frames only once the TLS handshake has authenticated both ends.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,16 +12,20 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
+use super::tls::ClusterTls;
 use super::wire::{self, Frame, Request, Response};
 use super::{write_coalesced, FRAME_BYTES_MAX};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// After a failed connect, calls fail fast for this long instead of each trying again.
 const RECONNECT_DELAY: Duration = Duration::from_millis(200);
+/// A peer that keeps refusing the TLS handshake is logged at most this often.
+const TLS_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -40,14 +45,23 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
 #[derive(Default)]
 pub struct Peers {
     clients: Mutex<HashMap<String, Arc<PeerClient>>>,
+    /// Set when the controller listener is SSL: every connection is mutual TLS.
+    tls: Option<Arc<ClusterTls>>,
 }
 
 impl Peers {
+    pub fn new(tls: Option<Arc<ClusterTls>>) -> Peers {
+        Peers {
+            clients: Mutex::default(),
+            tls,
+        }
+    }
+
     pub fn get(&self, addr: &str) -> Arc<PeerClient> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients
             .entry(addr.to_string())
-            .or_insert_with(|| PeerClient::start(addr.to_string()))
+            .or_insert_with(|| PeerClient::start(addr.to_string(), self.tls.clone()))
             .clone()
     }
 
@@ -69,7 +83,7 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
-    fn start(addr: String) -> Arc<PeerClient> {
+    fn start(addr: String, tls: Option<Arc<ClusterTls>>) -> Arc<PeerClient> {
         let (queue, frames) = mpsc::unbounded_channel();
         let client = Arc::new(PeerClient {
             addr: addr.clone(),
@@ -81,6 +95,7 @@ impl PeerClient {
         });
         tokio::spawn(run_connection(
             addr,
+            tls,
             frames,
             client.pending.clone(),
             client.last_heard_ms.clone(),
@@ -133,20 +148,26 @@ fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Se
 /// frames, and fails the pending calls whenever the connection drops or cannot be made.
 async fn run_connection(
     addr: String,
+    tls: Option<Arc<ClusterTls>>,
     mut frames: mpsc::UnboundedReceiver<Bytes>,
     pending: Pending,
     last_heard_ms: Arc<AtomicU64>,
     epoch: Instant,
 ) {
+    let mut tls_warned: Option<Instant> = None;
     while let Some(first) = frames.recv().await {
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
-            Ok(Ok(stream)) => stream,
-            failed => {
-                let why = match failed {
-                    Ok(Err(error)) => error.to_string(),
-                    _ => "connect timed out".to_string(),
-                };
-                tracing::debug!(peer = %addr, %why, "peer connect failed");
+        let (read_half, mut write_half) = match connect(&addr, tls.as_deref()).await {
+            Ok(halves) => halves,
+            Err(failure) => {
+                match failure {
+                    ConnectFailure::Tls(why)
+                        if tls_warned.is_none_or(|at| at.elapsed() >= TLS_WARNING_INTERVAL) =>
+                    {
+                        tls_warned = Some(Instant::now());
+                        tracing::warn!(peer = %addr, %why, "TLS handshake with a peer failed");
+                    }
+                    failure => tracing::debug!(peer = %addr, why = %failure, "peer connect failed"),
+                }
                 // Every call queued for this peer fails now; openraft retries with backoff.
                 // Calls made during the delay fail too instead of each trying to connect.
                 let deadline = tokio::time::Instant::now() + RECONNECT_DELAY;
@@ -161,9 +182,7 @@ async fn run_connection(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         tracing::debug!(peer = %addr, "connected to peer");
-        let (read_half, mut write_half) = stream.into_split();
         let mut reader = tokio::spawn(read_responses(
             read_half,
             pending.clone(),
@@ -192,8 +211,46 @@ async fn run_connection(
     }
 }
 
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+#[derive(Debug, thiserror::Error)]
+enum ConnectFailure {
+    #[error("{0}")]
+    Tcp(String),
+    #[error("TLS handshake: {0}")]
+    Tls(String),
+}
+
+/// A connection to `addr`, authenticated both ways when the transport is TLS.
+async fn connect(
+    addr: &str,
+    tls: Option<&ClusterTls>,
+) -> Result<(ReadHalf, WriteHalf), ConnectFailure> {
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return Err(ConnectFailure::Tcp(error.to_string())),
+        Err(_) => return Err(ConnectFailure::Tcp("connect timed out".to_string())),
+    };
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => {
+            let (read_half, write_half) = stream.into_split();
+            Ok((Box::new(read_half), Box::new(write_half)))
+        }
+        Some(tls) => {
+            let stream = tls
+                .connect(addr, stream)
+                .await
+                .map_err(|e| ConnectFailure::Tls(e.to_string()))?;
+            let (read_half, write_half) = tokio::io::split(stream);
+            Ok((Box::new(read_half), Box::new(write_half)))
+        }
+    }
+}
+
 async fn read_responses(
-    read_half: tokio::net::tcp::OwnedReadHalf,
+    read_half: ReadHalf,
     pending: Pending,
     last_heard_ms: Arc<AtomicU64>,
     epoch: Instant,

@@ -2,17 +2,21 @@
 //! task, so a slow group never holds up another; responses queued meanwhile leave in one write.
 //! A connection has at most PEER_REQUESTS_INFLIGHT_MAX requests between read and written
 //! response, so a flooding peer meets TCP backpressure instead of growing tasks and queues.
+//! With cluster TLS a connection is served only after its handshake proved a certificate of
+//! the cluster CA.
 
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::router::Router;
+use super::tls::ClusterTls;
 use super::wire::{self, Frame, Request, Response};
 use super::{write_coalesced, FRAME_BYTES_MAX, PEER_REQUESTS_INFLIGHT_MAX};
 
@@ -28,7 +32,12 @@ impl AsRef<[u8]> for Answer {
     }
 }
 
-pub async fn serve(listener: TcpListener, router: Arc<Router>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Arc<Router>,
+    tls: Option<Arc<ClusterTls>>,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -38,7 +47,13 @@ pub async fn serve(listener: TcpListener, router: Arc<Router>, shutdown: Cancell
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 tracing::debug!(%peer, "peer connected");
-                tokio::spawn(serve_connection(stream, router.clone(), shutdown.clone()));
+                tokio::spawn(authenticate(
+                    stream,
+                    peer,
+                    tls.clone(),
+                    router.clone(),
+                    shutdown.clone(),
+                ));
             }
             Err(error) => {
                 tracing::warn!(%error, "internal accept failed");
@@ -48,8 +63,41 @@ pub async fn serve(listener: TcpListener, router: Arc<Router>, shutdown: Cancell
     }
 }
 
-async fn serve_connection(stream: TcpStream, router: Arc<Router>, shutdown: CancellationToken) {
-    let (read_half, write_half) = stream.into_split();
+/// Serves the connection, after the TLS handshake when the transport is secured.
+async fn authenticate(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    tls: Option<Arc<ClusterTls>>,
+    router: Arc<Router>,
+    shutdown: CancellationToken,
+) {
+    let Some(tls) = tls else {
+        let (read_half, write_half) = stream.into_split();
+        return serve_connection(read_half, write_half, router, shutdown).await;
+    };
+    let handshake = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        handshake = tls.accept(stream) => handshake,
+    };
+    match handshake {
+        Ok(stream) => {
+            let (read_half, write_half) = tokio::io::split(stream);
+            serve_connection(read_half, write_half, router, shutdown).await;
+        }
+        Err(error) => {
+            tracing::warn!(%peer, listener = %tls.listener, %error,
+                "refusing a connection to the Raft port: no certificate of the cluster CA");
+            crate::metrics::tls_handshake_failed(&tls.listener);
+        }
+    }
+}
+
+async fn serve_connection(
+    read_half: impl AsyncRead + Unpin,
+    write_half: impl AsyncWrite + Send + Unpin + 'static,
+    router: Arc<Router>,
+    shutdown: CancellationToken,
+) {
     let (responses, outgoing) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_responses(write_half, outgoing));
     let codec = LengthDelimitedCodec::builder()
@@ -68,6 +116,11 @@ async fn serve_connection(stream: TcpStream, router: Arc<Router>, shutdown: Canc
         };
         let bytes = match next {
             Some(Ok(bytes)) => bytes,
+            // A TLS peer that ended without close_notify (killed, or stopping): a close.
+            Some(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                tracing::debug!(%error, "peer connection ended");
+                break;
+            }
             Some(Err(error)) => {
                 tracing::warn!(%error, "bad frame from peer; closing");
                 break;
@@ -94,7 +147,7 @@ async fn serve_connection(stream: TcpStream, router: Arc<Router>, shutdown: Canc
 }
 
 async fn write_responses(
-    mut write_half: tokio::net::tcp::OwnedWriteHalf,
+    mut write_half: impl AsyncWrite + Unpin,
     mut outgoing: mpsc::UnboundedReceiver<Answer>,
 ) {
     let mut buffer = BytesMut::new();

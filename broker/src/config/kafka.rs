@@ -193,6 +193,7 @@ pub fn file_config(settings: Vec<Setting>) -> anyhow::Result<(FileConfig, Vec<St
             .map_err(|e| anyhow!("{}: {}: {e}", setting.origin, setting.key))?;
     }
     apply_listeners(&merged, &mut file)?;
+    apply_cluster_transport(&merged, &mut file)?;
     apply_retention(&merged, &mut file)?;
     apply_authorizer(&merged, &mut file)?;
     check_voters(&merged, &file, &mut notices)?;
@@ -396,6 +397,54 @@ fn apply_listeners(
     file.advertised_listener = Some(primary.advertised());
     file.listeners = Some(listeners);
     Ok(())
+}
+
+/// The Raft transport's security is the controller listener's, as in Kafka where the
+/// controllers speak Raft on it: `listener.security.protocol.map` maps it to PLAINTEXT (the
+/// default when the map does not name it) or SSL, read from `listener.name.NAME.ssl.*`.
+fn apply_cluster_transport(
+    merged: &BTreeMap<String, Setting>,
+    file: &mut FileConfig,
+) -> anyhow::Result<()> {
+    let get = |key: &str| merged.get(key).map(|s| s.value.clone());
+    let context = |key: &str| {
+        merged
+            .get(key)
+            .map(|s| format!("{}: {key}", s.origin))
+            .unwrap_or_else(|| key.to_string())
+    };
+    let Some(names) = get("controller.listener.names") else {
+        return Ok(());
+    };
+    let names: Vec<String> = names
+        .split(',')
+        .map(|n| n.trim().to_ascii_uppercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let protocols = parse_protocol_map(get("listener.security.protocol.map").as_deref())
+        .map_err(|e| anyhow!("{}: {e}", context("listener.security.protocol.map")))?;
+    let secured: Vec<(&String, SecurityProtocol)> = names
+        .iter()
+        .filter_map(|name| Some((name, SecurityProtocol::parse(protocols.get(name)?))))
+        .map(|(name, protocol)| protocol.map(|p| (name, p)))
+        .collect::<anyhow::Result<_>>()
+        .map_err(|e| anyhow!("{}: {e}", context("listener.security.protocol.map")))?;
+    let secured: Vec<_> = secured
+        .into_iter()
+        .filter(|(_, protocol)| *protocol != SecurityProtocol::Plaintext)
+        .collect();
+    match secured.as_slice() {
+        [] => Ok(()),
+        [(name, protocol)] if names.len() == 1 => {
+            file.cluster_tls = security::cluster_tls_config(name, *protocol, &get)
+                .map_err(|e| anyhow!("{}: {e}", context("controller.listener.names")))?;
+            Ok(())
+        }
+        _ => bail!(
+            "{}: one controller listener when it is secured: the cluster transport has one security protocol",
+            context("controller.listener.names")
+        ),
+    }
 }
 
 /// One client listener with its protocol, advertised address and SASL settings.
@@ -963,5 +1012,66 @@ mod tests {
         assert!(
             authorizer("authorizer.class.name=kafka.security.authorizer.AclAuthorizer").is_err()
         );
+    }
+
+    #[test]
+    fn an_ssl_controller_listener_makes_the_cluster_transport_mutual_tls() {
+        let testdata = concat!(env!("CARGO_MANIFEST_DIR"), "/src/cluster/testdata");
+        let base = format!(
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+             controller.listener.names=CONTROLLER\n\
+             listener.name.controller.ssl.keystore.type=PEM\n\
+             listener.name.controller.ssl.keystore.location={testdata}/node.pem\n\
+             listener.name.controller.ssl.truststore.type=PEM\n\
+             listener.name.controller.ssl.truststore.location={testdata}/cluster-ca.pem\n"
+        );
+        let config = |extra: &str| file_config(settings(&format!("{base}{extra}")));
+
+        // PLAINTEXT, named or not: no TLS.
+        let (file, _) = config("").unwrap();
+        assert!(file.cluster_tls.is_none());
+        let (file, _) =
+            config("listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n")
+                .unwrap();
+        assert!(file.cluster_tls.is_none());
+
+        let ssl = "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL\n";
+        let (file, _) = config(ssl).unwrap();
+        let tls = file.cluster_tls.unwrap();
+        assert_eq!(tls.listener, "CONTROLLER");
+        assert_eq!(tls.tls.client_auth, security::ClientAuth::Required);
+        assert!(tls.verify_hostname);
+        assert!(!tls.tls.truststore_pem.is_empty());
+        // A broker-wide ssl.client.auth is the client listeners' business.
+        let (file, _) = config(&format!("{ssl}ssl.client.auth=none\n")).unwrap();
+        assert!(file.cluster_tls.is_some());
+        let (file, _) = config(&format!(
+            "{ssl}listener.name.controller.ssl.endpoint.identification.algorithm=\n"
+        ))
+        .unwrap();
+        assert!(!file.cluster_tls.unwrap().verify_hostname);
+
+        for (extra, why) in [
+            (
+                "listener.name.controller.ssl.client.auth=requested\n",
+                "must be required",
+            ),
+            (
+                "listener.name.controller.ssl.truststore.location=/nonexistent.pem\n",
+                "/nonexistent.pem",
+            ),
+            (
+                "listener.name.controller.ssl.endpoint.identification.algorithm=ldap\n",
+                "not https or empty",
+            ),
+        ] {
+            let error = config(&format!("{ssl}{extra}")).unwrap_err().to_string();
+            assert!(error.contains(why), "{extra}: {error}");
+        }
+        let error =
+            config("listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL\n")
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("PLAINTEXT or SSL"), "{error}");
     }
 }

@@ -222,6 +222,7 @@ pub const BROKER_CONFIGS: &[&str] = &[
     "ssl.truststore.certificates",
     "ssl.truststore.password",
     "ssl.client.auth",
+    "ssl.endpoint.identification.algorithm",
 ];
 
 /// Names this module reads only per listener (`listener.name.NAME.CONFIG`, NAME in lower case,
@@ -345,6 +346,71 @@ pub fn tls_config(
     };
     crate::security::tls::server_config(&tls).map_err(|e| anyhow!("listener {name}: {e}"))?;
     Ok(Some(tls))
+}
+
+/// The cluster transport's TLS: the controller listener's keystore (this node's certificate,
+/// presented both when it accepts and when it connects) and truststore (the cluster CA every
+/// peer's certificate must chain to, in both directions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTlsConfig {
+    /// The controller listener's name (CONTROLLER), for logs and metrics.
+    pub listener: String,
+    pub tls: TlsConfig,
+    /// `ssl.endpoint.identification.algorithm=https` (Kafka's default): a peer's certificate
+    /// must also name the host it is reached at; empty: any certificate of the cluster CA.
+    pub verify_hostname: bool,
+}
+
+/// The security of the Raft transport from the controller listener's
+/// (`controller.listener.names`) protocol: PLAINTEXT (or no controller listener) is None; SSL
+/// is mutual TLS, so `ssl.client.auth` may only be `required` and is that by default, and a
+/// truststore is needed. SASL on the cluster transport is not implemented.
+pub fn cluster_tls_config(
+    name: &str,
+    protocol: SecurityProtocol,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<ClusterTlsConfig>> {
+    match protocol {
+        SecurityProtocol::Plaintext => return Ok(None),
+        SecurityProtocol::Ssl => {}
+        other => bail!(
+            "controller listener {name} is {}: the cluster transport is PLAINTEXT or SSL (mutual TLS)",
+            other.name()
+        ),
+    }
+    let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
+    let setting = |config: &str| get(&format!("{prefix}{config}")).or_else(|| get(config));
+    // Only the listener's own setting counts: a broker-wide ssl.client.auth is for the client
+    // listeners, and the cluster transport is always mutual.
+    let client_auth_key = format!("{prefix}ssl.client.auth");
+    if get(&client_auth_key).is_some_and(|auth| auth.trim() != "required") {
+        bail!("{client_auth_key} must be required: peers authenticate each other with their certificates");
+    }
+    let required = |config: &str| {
+        if config == "ssl.client.auth" || config == client_auth_key {
+            Some("required".to_string())
+        } else {
+            get(config)
+        }
+    };
+    let tls = tls_config(name, protocol, &required)?
+        .ok_or_else(|| anyhow!("controller listener {name}: no TLS settings"))?;
+    let verify_hostname = match setting("ssl.endpoint.identification.algorithm")
+        .as_deref()
+        .map(str::trim)
+    {
+        None => true,
+        Some(algorithm) if algorithm.eq_ignore_ascii_case("https") => true,
+        Some("") => false,
+        Some(other) => bail!(
+            "controller listener {name}: ssl.endpoint.identification.algorithm is {other:?}, not https or empty"
+        ),
+    };
+    Ok(Some(ClusterTlsConfig {
+        listener: name.to_string(),
+        tls,
+        verify_hostname,
+    }))
 }
 
 /// The users of a `PlainLoginModule` JAAS entry: its `user_NAME="PASSWORD"` options.

@@ -144,8 +144,14 @@ pub struct RaftEnv {
 }
 
 impl RaftEnv {
-    pub fn new(node_id: u64, clustered: bool, heartbeat_interval_ms: u64) -> RaftEnv {
-        let peers: Arc<crate::cluster::peers::Peers> = Arc::default();
+    /// `tls`: the cluster transport is mutual TLS (the controller listener is SSL).
+    pub fn new(
+        node_id: u64,
+        clustered: bool,
+        heartbeat_interval_ms: u64,
+        tls: Option<Arc<crate::cluster::tls::ClusterTls>>,
+    ) -> RaftEnv {
+        let peers = Arc::new(crate::cluster::peers::Peers::new(tls));
         let quorum: Arc<crate::metadata::quorum::QuorumTracker> = Arc::default();
         RaftEnv {
             node_id,

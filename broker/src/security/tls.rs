@@ -15,31 +15,14 @@ use super::Principal;
 
 /// The rustls server configuration of a listener; an error names what is wrong with the PEM.
 pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(&tls.certificate_chain_pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| anyhow::anyhow!("the certificate chain: {e}"))?;
-    if chain.is_empty() {
-        anyhow::bail!("the keystore has no certificate (-----BEGIN CERTIFICATE-----)");
-    }
-    let key = PrivateKeyDer::from_pem_slice(&tls.private_key_pem)
-        .map_err(|e| anyhow::anyhow!("the private key: {e}"))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| anyhow::anyhow!("TLS versions: {e}"))?;
     let builder = match tls.client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Requested | ClientAuth::Required => {
-            let mut roots = RootCertStore::empty();
-            for certificate in CertificateDer::pem_slice_iter(&tls.truststore_pem) {
-                let certificate =
-                    certificate.map_err(|e| anyhow::anyhow!("the truststore: {e}"))?;
-                roots
-                    .add(certificate)
-                    .map_err(|e| anyhow::anyhow!("the truststore: {e}"))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots(tls)?, provider);
             let verifier = match tls.client_auth {
                 ClientAuth::Requested => verifier.allow_unauthenticated(),
                 _ => verifier,
@@ -51,9 +34,43 @@ pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
         }
     };
     let config = builder
-        .with_single_cert(chain, key)
+        .with_single_cert(certificate_chain(tls)?, private_key(tls)?)
         .map_err(|e| anyhow::anyhow!("the certificate and key: {e}"))?;
     Ok(Arc::new(config))
+}
+
+/// The one crypto provider of every TLS configuration: ring.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The keystore's certificate chain, leaf first.
+pub fn certificate_chain(tls: &TlsConfig) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&tls.certificate_chain_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("the certificate chain: {e}"))?;
+    if chain.is_empty() {
+        anyhow::bail!("the keystore has no certificate (-----BEGIN CERTIFICATE-----)");
+    }
+    Ok(chain)
+}
+
+pub fn private_key(tls: &TlsConfig) -> anyhow::Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_slice(&tls.private_key_pem)
+        .map_err(|e| anyhow::anyhow!("the private key: {e}"))
+}
+
+/// The truststore's CA certificates.
+pub fn roots(tls: &TlsConfig) -> anyhow::Result<Arc<RootCertStore>> {
+    let mut roots = RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(&tls.truststore_pem) {
+        let certificate = certificate.map_err(|e| anyhow::anyhow!("the truststore: {e}"))?;
+        roots
+            .add(certificate)
+            .map_err(|e| anyhow::anyhow!("the truststore: {e}"))?;
+    }
+    Ok(Arc::new(roots))
 }
 
 /// The principal of a verified client certificate: its subject in RFC 2253 form, as Java's
