@@ -107,6 +107,8 @@ struct FileConfig {
     offsets_retention_minutes: Option<u64>,
     transaction_state_partitions: Option<i32>,
     transaction_max_timeout_ms: Option<i32>,
+    transactional_id_expiration_ms: Option<u64>,
+    transaction_cleanup_interval_ms: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
     retention_check_interval_ms: Option<u64>,
     cleaner_backoff_ms: Option<u64>,
@@ -179,6 +181,12 @@ impl FileConfig {
             transaction_max_timeout_ms: self
                 .transaction_max_timeout_ms
                 .or(under.transaction_max_timeout_ms),
+            transactional_id_expiration_ms: self
+                .transactional_id_expiration_ms
+                .or(under.transactional_id_expiration_ms),
+            transaction_cleanup_interval_ms: self
+                .transaction_cleanup_interval_ms
+                .or(under.transaction_cleanup_interval_ms),
             group_initial_rebalance_delay_ms: self
                 .group_initial_rebalance_delay_ms
                 .or(under.group_initial_rebalance_delay_ms),
@@ -269,6 +277,12 @@ pub struct Config {
     pub transaction_state_partitions: i32,
     /// transaction.max.timeout.ms: the longest transaction.timeout.ms a producer may ask.
     pub transaction_max_timeout_ms: i32,
+    /// transactional.id.expiration.ms: a transactional id with no transaction under way and
+    /// no state change for this long is forgotten (a tombstone in `__transaction_state`).
+    pub transactional_id_expiration_ms: u64,
+    /// transaction.remove.expired.transaction.cleanup.interval.ms: how often the coordinator
+    /// looks for such ids.
+    pub transaction_cleanup_interval_ms: u64,
     /// group.initial.rebalance.delay.ms.
     pub group_initial_rebalance_delay_ms: u64,
     /// log.retention.check.interval.ms.
@@ -333,6 +347,10 @@ pub const CONNECTIONS_MAX_IDLE_MS: u64 = 600_000;
 /// slows its clients down instead of exhausting the broker's memory.
 pub const QUEUED_REQUEST_BYTES_MAX: u64 = 1 << 30;
 pub const FETCH_BYTES_MAX: u32 = 57_671_680;
+/// Kafka's transactional.id.expiration.ms (7 days) and
+/// transaction.remove.expired.transaction.cleanup.interval.ms (1 hour).
+pub const TRANSACTIONAL_ID_EXPIRATION_MS: u64 = 604_800_000;
+pub const TRANSACTION_CLEANUP_INTERVAL_MS: u64 = 3_600_000;
 /// Not a Kafka default (Kafka has no such limit): about the partitions per broker Kafka's
 /// operators are advised to stay under, and 4x what was measured idle here (docs/benchmarks.md).
 pub const BROKER_PARTITIONS_MAX: u32 = 4_000;
@@ -437,6 +455,12 @@ impl Config {
             offsets_retention_minutes: file.offsets_retention_minutes.unwrap_or(10080),
             transaction_state_partitions: file.transaction_state_partitions.unwrap_or(16),
             transaction_max_timeout_ms: file.transaction_max_timeout_ms.unwrap_or(900_000),
+            transactional_id_expiration_ms: file
+                .transactional_id_expiration_ms
+                .unwrap_or(TRANSACTIONAL_ID_EXPIRATION_MS),
+            transaction_cleanup_interval_ms: file
+                .transaction_cleanup_interval_ms
+                .unwrap_or(TRANSACTION_CLEANUP_INTERVAL_MS),
             group_initial_rebalance_delay_ms: file.group_initial_rebalance_delay_ms.unwrap_or(3000),
             retention_check_interval_ms: file.retention_check_interval_ms.unwrap_or(300_000),
             cleaner_backoff_ms: file.cleaner_backoff_ms.unwrap_or(15_000),
@@ -492,6 +516,8 @@ impl Config {
             offsets_retention_minutes: 10080,
             transaction_state_partitions: 4,
             transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: TRANSACTIONAL_ID_EXPIRATION_MS,
+            transaction_cleanup_interval_ms: TRANSACTION_CLEANUP_INTERVAL_MS,
             group_initial_rebalance_delay_ms: 0,
             retention_check_interval_ms: 300_000,
             cleaner_backoff_ms: 15_000,

@@ -99,6 +99,10 @@ fn describe() {
         "broker_txn_expired_total",
         "Transactions aborted by the coordinator after transaction.timeout.ms."
     );
+    describe_counter!(
+        "broker_txn_ids_expired_total",
+        "Transactional ids forgotten after transactional.id.expiration.ms without a transaction."
+    );
     describe_histogram!(
         "broker_txn_coordinator_load_seconds",
         Unit::Seconds,

@@ -163,6 +163,8 @@ impl Node {
                 partitions: config.transaction_state_partitions,
                 replication_factor: config.default_replication_factor,
                 max_timeout_ms: config.transaction_max_timeout_ms,
+                id_expiration: Duration::from_millis(config.transactional_id_expiration_ms),
+                cleanup_interval: Duration::from_millis(config.transaction_cleanup_interval_ms),
             },
         );
         let writer: Arc<dyn crate::cluster::router::TxnMarkerWriter> = txns.clone();

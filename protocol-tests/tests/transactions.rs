@@ -479,3 +479,87 @@ async fn describe_and_list_transactions() {
     let listed = client.request(1, &list).await;
     assert!(listed.transaction_states.is_empty());
 }
+
+/// DescribeTransactions of one id once its coordinator has loaded: (error code, state).
+async fn describe_state(client: &mut RawClient, id: &str) -> (i16, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let request =
+            DescribeTransactionsRequest::default().with_transactional_ids(vec![txn_id(id)]);
+        let response = client.request(0, &request).await;
+        let state = &response.transaction_states[0];
+        // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: retriable.
+        if !(14..=16).contains(&state.error_code) {
+            return (state.error_code, state.transaction_state.to_string());
+        }
+        assert!(Instant::now() < deadline, "coordinator of {id} not loaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn idle_transactional_ids_expire_and_stay_forgotten_after_a_restart() {
+    let expiring = |config: &mut protocol_tests::broker::config::Config| {
+        config.transactional_id_expiration_ms = 1_000;
+        config.transaction_cleanup_interval_ms = 100;
+    };
+    let broker = TestBroker::start_with(expiring).await;
+    let mut client = broker.client().await;
+    create_topic(&mut client, "tx-expire", 1).await;
+    wait_for_coordinator(&mut client, "idle").await;
+    wait_for_coordinator(&mut client, "open").await;
+    let idle = init(&mut client, "idle").await;
+    assert_eq!(
+        add_partitions(&mut client, "idle", idle, "tx-expire", vec![0]).await,
+        vec![0]
+    );
+    assert_eq!(
+        produce(
+            &mut client,
+            Some("idle"),
+            "tx-expire",
+            0,
+            (idle.0, idle.1, 0),
+            &[b"a"]
+        )
+        .await
+        .0,
+        0
+    );
+    assert_eq!(end(&mut client, "idle", idle, true).await, 0);
+    // A transaction under way is never expired, however long it has been open.
+    let open = init(&mut client, "open").await;
+    assert_eq!(
+        add_partitions(&mut client, "open", open, "tx-expire", vec![0]).await,
+        vec![0]
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while describe_state(&mut client, "idle").await.0 != 105 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle transactional id never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        describe_state(&mut client, "open").await,
+        (0, "Ongoing".to_string())
+    );
+
+    // The tombstone is in __transaction_state: a restarted coordinator does not bring it back.
+    drop(client);
+    let (dir, temp) = broker.stop().await;
+    let broker = TestBroker::start_in_with(dir, expiring).await;
+    let mut client = broker.client().await;
+    assert_eq!(describe_state(&mut client, "idle").await.0, 105);
+    assert_eq!(
+        describe_state(&mut client, "open").await,
+        (0, "Ongoing".to_string())
+    );
+    // The id starts over: a new producer id, epoch 0.
+    let again = init(&mut client, "idle").await;
+    assert_ne!(again.0, idle.0);
+    assert_eq!(again.1, 0);
+    drop(temp);
+}

@@ -256,6 +256,12 @@ fn apply(
         "transaction.max.timeout.ms" => {
             file.transaction_max_timeout_ms = Some(positive(number(value)?)?)
         }
+        "transactional.id.expiration.ms" => {
+            file.transactional_id_expiration_ms = Some(positive(number(value)?)?)
+        }
+        "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+            file.transaction_cleanup_interval_ms = Some(positive(number(value)?)?)
+        }
         "group.initial.rebalance.delay.ms" => {
             file.group_initial_rebalance_delay_ms = Some(number(value)?)
         }

@@ -209,6 +209,12 @@ fn broker_entries(ctx: &Ctx, image: &MetadataState, name: &str) -> Result<Vec<En
                 }
                 "num.partitions" => Some(ctx.config.num_partitions.to_string()),
                 "socket.request.max.bytes" => Some(ctx.config.request_bytes_max.to_string()),
+                "transactional.id.expiration.ms" => {
+                    Some(ctx.config.transactional_id_expiration_ms.to_string())
+                }
+                "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+                    Some(ctx.config.transaction_cleanup_interval_ms.to_string())
+                }
                 _ => ctx.config.broker_configs.get(def.name).cloned(),
             };
             let levels = [

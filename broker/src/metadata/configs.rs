@@ -135,6 +135,16 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         ConfigType::Long,
     ),
     fixed("socket.request.max.bytes", "104857600", ConfigType::Int),
+    fixed(
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        "3600000",
+        ConfigType::Int,
+    ),
+    fixed(
+        "transactional.id.expiration.ms",
+        "604800000",
+        ConfigType::Int,
+    ),
 ];
 
 pub fn topic_config(name: &str) -> Option<&'static ConfigDef> {

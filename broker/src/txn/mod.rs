@@ -44,6 +44,10 @@ pub struct TxnConfig {
     pub replication_factor: i16,
     /// transaction.max.timeout.ms
     pub max_timeout_ms: i32,
+    /// transactional.id.expiration.ms
+    pub id_expiration: Duration,
+    /// transaction.remove.expired.transaction.cleanup.interval.ms
+    pub cleanup_interval: Duration,
 }
 
 /// One transactional id: its committed metadata, and whether a change of it is in flight
@@ -528,16 +532,77 @@ impl TxnCoordinator {
     /// process ends.
     pub async fn run(self: Arc<Self>) {
         let mut last_check = Instant::now();
+        let mut last_cleanup = Instant::now();
         loop {
             tokio::time::sleep(TICK_INTERVAL).await;
             if let Err(error) = self.follow_leadership() {
                 tracing::error!(%error, "loading transactions");
+            }
+            if last_cleanup.elapsed() >= self.config.cleanup_interval {
+                last_cleanup = Instant::now();
+                self.clone().remove_expired_ids();
             }
             if last_check.elapsed() < TIMEOUT_CHECK_INTERVAL {
                 continue;
             }
             last_check = Instant::now();
             self.clone().resume_and_expire();
+        }
+    }
+
+    /// transactional.id.expiration.ms: forgets the ids with no transaction under way whose
+    /// state has not changed for that long, as Kafka's coordinator does. Each one's tombstone
+    /// is committed to `__transaction_state` first, so the id stays forgotten on whichever
+    /// node loads the partition next, and compaction reclaims its records.
+    fn remove_expired_ids(self: Arc<Self>) {
+        let expiration_ms =
+            i64::try_from(self.config.id_expiration.as_millis()).unwrap_or(i64::MAX);
+        let now = now_ms();
+        let mut expired = Vec::new();
+        {
+            let mut state = self.lock();
+            for (id, entry) in state.iter_mut() {
+                if !entry.busy && entry.metadata.is_expired(now, expiration_ms) {
+                    entry.busy = true;
+                    expired.push((id.clone(), entry.metadata.update_ms));
+                }
+            }
+        }
+        for (id, update_ms) in expired {
+            let this = self.clone();
+            tokio::spawn(async move { this.remove_id(&id, update_ms).await });
+        }
+    }
+
+    async fn remove_id(self: &Arc<Self>, transactional_id: &str, update_ms: i64) {
+        let written = match self.partition_for(transactional_id) {
+            Ok((partition, _)) => {
+                let tombstone = store::tombstone(transactional_id, now_ms())
+                    .map(|batch| partition.submit(batch))
+                    .map_err(|_| ec::UNKNOWN_SERVER_ERROR);
+                async move { tombstone?.await.map(|_| ()) }.await
+            }
+            Err(code) => Err(code),
+        };
+        match written {
+            Ok(()) => {
+                // Marked busy since it was found expired: nothing changed it meanwhile.
+                self.lock().remove(transactional_id);
+                metrics::counter!("broker_txn_ids_expired_total").increment(1);
+                tracing::info!(
+                    transactional_id,
+                    idle_ms = now_ms() - update_ms,
+                    "forgot an expired transactional id"
+                );
+            }
+            Err(code) => {
+                tracing::warn!(
+                    transactional_id,
+                    code,
+                    "expiring a transactional id; will retry"
+                );
+                self.settle(transactional_id, None, true);
+            }
         }
     }
 

@@ -330,6 +330,16 @@ impl TxnMetadata {
     pub fn is_timed_out(&self, now_ms: i64) -> bool {
         self.state == TxnState::Ongoing && self.start_ms + self.timeout_ms as i64 <= now_ms
     }
+
+    /// transactional.id.expiration.ms: no transaction under way and no state change for
+    /// `expiration_ms` (Kafka's rule: Empty, CompleteCommit or CompleteAbort, last updated
+    /// that long ago).
+    pub fn is_expired(&self, now_ms: i64, expiration_ms: i64) -> bool {
+        matches!(
+            self.state,
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+        ) && self.update_ms.saturating_add(expiration_ms) <= now_ms
+    }
 }
 
 #[cfg(test)]
@@ -513,5 +523,24 @@ mod tests {
         let aborting = ongoing.fence_and_abort(1_100);
         assert_eq!(aborting.producer_epoch, 1);
         assert!(!aborting.is_timed_out(10_000));
+    }
+
+    #[test]
+    fn only_ids_at_rest_for_the_whole_expiration_expire() {
+        let mut metadata = TxnMetadata::new(7, 60_000, 1_000);
+        assert!(!metadata.is_expired(1_999, 1_000));
+        assert!(metadata.is_expired(2_000, 1_000));
+        for (state, expires) in [
+            (TxnState::Ongoing, false),
+            (TxnState::PrepareCommit, false),
+            (TxnState::PrepareAbort, false),
+            (TxnState::CompleteCommit, true),
+            (TxnState::CompleteAbort, true),
+        ] {
+            metadata.state = state;
+            assert_eq!(metadata.is_expired(10_000, 1_000), expires, "{state:?}");
+        }
+        // No overflow at the extremes.
+        assert!(!metadata.is_expired(5_000, i64::MAX));
     }
 }

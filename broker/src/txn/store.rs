@@ -45,6 +45,12 @@ pub fn batch(transactional_id: &str, metadata: &TxnMetadata, now_ms: i64) -> Res
     crate::group::store::batch(std::slice::from_ref(&record), now_ms)
 }
 
+/// The `__transaction_state` record batch that forgets `transactional_id`.
+pub fn tombstone(transactional_id: &str, now_ms: i64) -> Result<Bytes, String> {
+    let record = (encode_key(transactional_id), None);
+    crate::group::store::batch(std::slice::from_ref(&record), now_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
