@@ -20,6 +20,7 @@ use std::time::Duration;
 use rocksdb::WriteBatch;
 
 use super::compaction::{self, Cleaned, KeyMap};
+use super::state_machine::AbortedTxn;
 use crate::config::Config;
 use crate::group::now_ms;
 use crate::group::store::OFFSETS_TOPIC;
@@ -148,7 +149,10 @@ pub struct CleanPass {
 
 /// One pass over a partition's log: map the keys of `[clean_offset, upto)`, then clean
 /// `[log_start_offset, end)` where `end` is `upto` or the batch that filled the map.
-/// Reads committed batches only; its result is the same on every replica.
+/// `aborted`: the partition's aborted transactions as of this pass's place in the log, whose
+/// data is discarded as Kafka's cleaner does. Reads committed batches only; its result is the
+/// same on every replica.
+#[allow(clippy::too_many_arguments)]
 pub fn clean_log(
     store: &Store,
     group: u64,
@@ -157,6 +161,7 @@ pub fn clean_log(
     upto: i64,
     now_ms: i64,
     delete_retention_ms: i64,
+    aborted: &[AbortedTxn],
 ) -> Result<CleanPass, StorageError> {
     let mut map = KeyMap::default();
     let mut end = upto;
@@ -168,7 +173,11 @@ pub fn clean_log(
         }
         let stored = read_entry(store, group, &entry)?;
         let (_, records) = codec::append_payload(&stored).map_err(corrupt)?;
-        compaction::map_batch(records, entry.base_offset, &mut map).map_err(corrupt)?;
+        // An aborted record must not become its key's newest: the committed value before it
+        // would be cleaned away, and read_committed consumers would see neither.
+        if !is_aborted_data(records, entry.base_offset, aborted)? {
+            compaction::map_batch(records, entry.base_offset, &mut map).map_err(corrupt)?;
+        }
     }
     let end = end.max(clean_offset.min(upto));
     let mut pass = CleanPass {
@@ -193,8 +202,8 @@ pub fn clean_log(
             last_offset,
             &entry,
             &map,
-            now_ms,
-            delete_retention_ms,
+            (now_ms, delete_retention_ms),
+            aborted,
             &mut pass,
         )?;
         if pass.writes.size_in_bytes() >= PASS_WRITE_BYTES {
@@ -204,6 +213,7 @@ pub fn clean_log(
     Ok(pass)
 }
 
+/// `(now_ms, delete_retention_ms)`: the pass's clock and tombstone retention.
 #[allow(clippy::too_many_arguments)]
 fn clean_entry(
     store: &Store,
@@ -211,15 +221,18 @@ fn clean_entry(
     last_offset: u64,
     entry: &IndexValue,
     map: &KeyMap,
-    now_ms: i64,
-    delete_retention_ms: i64,
+    (now_ms, delete_retention_ms): (i64, i64),
+    aborted: &[AbortedTxn],
     pass: &mut CleanPass,
 ) -> Result<(), StorageError> {
     let stored = read_entry(store, group, entry)?;
     let (_, records) = codec::append_payload(&stored).map_err(corrupt)?;
-    let outcome =
+    let outcome = if is_aborted_data(records, entry.base_offset, aborted)? {
+        compaction::discard_batch(records)
+    } else {
         compaction::clean_batch(records, entry.base_offset, map, now_ms, delete_retention_ms)
-            .map_err(corrupt)?;
+    }
+    .map_err(corrupt)?;
     pass.bytes_before += entry.size_bytes as u64;
     pass.records_removed += outcome.records_removed as u64;
     pass.last_log_index = pass.last_log_index.max(Some(entry.log_index));
@@ -270,6 +283,27 @@ fn clean_entry(
         }
     }
     Ok(())
+}
+
+/// Whether `batch` holds records of an aborted transaction: transactional data (not a marker)
+/// of a producer between the first offset of one of its aborted transactions and that
+/// transaction's ABORT marker. The markers themselves stay, as do the aborted transaction
+/// index entries (a read_committed Fetch over the gap skips nothing it did not before).
+fn is_aborted_data(
+    batch: &[u8],
+    base_offset: i64,
+    aborted: &[AbortedTxn],
+) -> Result<bool, StorageError> {
+    if aborted.is_empty() {
+        return Ok(false);
+    }
+    let header = super::batch::parse_header(batch).map_err(corrupt)?;
+    Ok(header.is_transactional()
+        && !header.is_control()
+        && aborted.iter().any(|txn| {
+            txn.producer_id == header.producer_id
+                && (txn.first_offset..txn.last_offset).contains(&base_offset)
+        }))
 }
 
 fn read_entry(store: &Store, group: u64, entry: &IndexValue) -> Result<Vec<u8>, StorageError> {
@@ -592,6 +626,73 @@ mod tests {
             log_entries(&follower.store, CF_LOG),
             log_entries(&leader.store, CF_LOG)
         );
+    }
+
+    /// One record `key` = `value`, transactional for `producer` (id, epoch 0) if given.
+    fn one_record(key: &str, value: &str, producer: Option<i64>) -> Bytes {
+        let record = Record {
+            transactional: producer.is_some(),
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: producer.unwrap_or(-1),
+            producer_epoch: if producer.is_some() { 0 } else { -1 },
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: if producer.is_some() { 0 } else { -1 },
+            timestamp: 1000,
+            key: Some(Bytes::from(key.to_string())),
+            value: Some(Bytes::from(value.to_string())),
+            headers: Default::default(),
+        };
+        let mut out = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut out, &[record], &options).unwrap();
+        out.freeze()
+    }
+
+    #[tokio::test]
+    async fn aborted_records_go_and_never_shadow_the_committed_value_of_their_key() {
+        let mut replica = replica();
+        let marker = crate::partition::control::marker_batch(7, 0, false, 0, 1000).unwrap();
+        let appends = vec![
+            entry(1, Command::Append(one_record("k", "committed", None))),
+            entry(2, Command::Append(one_record("k", "aborted", Some(7)))),
+            entry(3, Command::Append(marker)),
+            entry(4, Command::Append(one_record("other", "x", None))),
+        ];
+        write_log(&replica.store, &appends);
+        replica.sm.apply(appends).await.unwrap();
+        let data = |store: &Store| -> Vec<(i64, String, Option<String>)> {
+            served(store)
+                .into_iter()
+                .filter(|(_, key, _)| !key.starts_with('\0'))
+                .collect()
+        };
+        assert_eq!(data(&replica.store).len(), 3);
+        let compact = entry(
+            5,
+            Command::Compact {
+                upto_offset: 4,
+                now_ms: 2000,
+                delete_retention_ms: 500,
+            },
+        );
+        write_log(&replica.store, std::slice::from_ref(&compact));
+        replica.sm.apply([compact]).await.unwrap();
+        assert_eq!(
+            data(&replica.store),
+            vec![
+                (0, "k".to_string(), Some("committed".to_string())),
+                (3, "other".to_string(), Some("x".to_string())),
+            ]
+        );
+        // The ABORT marker stays: offsets 0, 2 (the marker) and 3 are served.
+        let offsets: Vec<i64> = served(&replica.store).iter().map(|r| r.0).collect();
+        assert_eq!(offsets, vec![0, 2, 3]);
     }
 
     fn batch(base_offset: i64, max_timestamp: i64, size_bytes: u32) -> IndexValue {

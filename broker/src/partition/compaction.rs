@@ -322,6 +322,23 @@ pub fn clean_batch(
     })
 }
 
+/// A batch of an aborted transaction: every record goes (the batch becomes a stub, which keeps
+/// its offsets and producer state for replicas that replay it), as Kafka's cleaner discards
+/// aborted transactions' records.
+pub fn discard_batch(batch: &[u8]) -> Result<BatchOutcome, CompactionError> {
+    let header = batch::parse_header(batch)?;
+    let cleaned = if header.record_count == 0 {
+        Cleaned::Removed(batch[..header.size_bytes()].to_vec())
+    } else {
+        Cleaned::Removed(stub(&header))
+    };
+    Ok(BatchOutcome {
+        cleaned,
+        tombstone_horizon: None,
+        records_removed: header.record_count.max(0) as u32,
+    })
+}
+
 /// The batch rebuilt from `retained` (MemoryRecordsBuilder with `overrideLastOffset`): the
 /// base timestamp is the delete horizon if it has one, else the first kept record's timestamp.
 fn rebuild(

@@ -437,6 +437,7 @@ impl PartitionStateMachine {
         let log_start = self.state.log_start_offset;
         let clean_offset = self.state.clean_offset.max(log_start);
         let (store, group) = (self.store.clone(), self.group);
+        let aborted = self.state.aborted_txns.clone();
         let started = std::time::Instant::now();
         let pass = tokio::task::spawn_blocking(move || {
             super::cleaner::clean_log(
@@ -447,6 +448,7 @@ impl PartitionStateMachine {
                 upto,
                 now_ms,
                 delete_retention_ms,
+                &aborted,
             )
         })
         .await
