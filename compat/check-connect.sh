@@ -3,9 +3,10 @@
 # the pinned release, run by compat/kafka connect-distributed) against one broker; everything
 # through the worker's REST API (curl), as an operator would do it:
 #   topics    the worker creates its config, offset and status topics itself (1, 5 and 3
-#             partitions, replication factor 1): kafka-topics --describe shows them with those
-#             partition counts and cleanup.policy=compact (the broker compacts them; the
-#             default segment.ms of 7 days keeps this short run in the active segment)
+#             partitions, replication factor 1, and segment.ms=2000 and
+#             min.cleanable.dirty.ratio=0.01 from the worker's *.storage.* settings, so that
+#             compaction has closed segments to clean in this short run): kafka-topics --describe
+#             shows them with those partition counts, cleanup.policy=compact and segment.ms=2000
 #   pipeline  FileStreamSource (a file of CONNECT_LINES distinct lines, default 2000) -> a topic
 #             the worker creates (topic.creation.default.*, 1 partition, so order is kept) ->
 #             FileStreamSink -> an output file, which must become exactly the source file
@@ -18,6 +19,11 @@
 #             .../resume: RUNNING again and they arrive. Then GET .../offsets of both
 #             connectors: the sink's committed offset is the topic's end, the source's committed
 #             position is the file size in bytes
+#   compacted the broker's cleaner removes superseded records (gaps in the offsets kcat reads)
+#             from connect-configs and connect-status (the pause and resume rewrote their
+#             target-state and status keys); then the worker is restarted on the compacted
+#             topics: both connectors come back RUNNING with the same committed positions, and
+#             lines appended since reach the sink exactly once
 #   delete    DELETE /connectors/source: gone from GET /connectors, then its status is 404; lines
 #             appended afterwards reach neither the topic nor the sink
 # The worker's log is $WORK/worker.log (its tail is printed on failure). Every wait is bounded
@@ -167,6 +173,12 @@ offset.storage.partitions=5
 status.storage.topic=connect-status
 status.storage.replication.factor=1
 status.storage.partitions=3
+config.storage.segment.ms=2000
+offset.storage.segment.ms=2000
+status.storage.segment.ms=2000
+config.storage.min.cleanable.dirty.ratio=0.01
+offset.storage.min.cleanable.dirty.ratio=0.01
+status.storage.min.cleanable.dirty.ratio=0.01
 offset.flush.interval.ms=1000
 listeners=http://127.0.0.1:$REST_PORT
 rest.advertised.host.name=127.0.0.1
@@ -190,6 +202,7 @@ for spec in configs:1 offsets:5 status:3; do
     [[ "$line" == *$'\tPartitionCount: '"${spec#*:}"$'\t'* ]] || cfail "$t: not ${spec#*:} partitions: $line"
     [[ "$line" == *$'\tReplicationFactor: 1\t'* ]] || cfail "$t: replication factor is not 1: $line"
     [[ "$line" =~ Configs:.*cleanup\.policy=compact ]] || cfail "$t: not cleanup.policy=compact: $line"
+    [[ "$line" =~ Configs:.*segment\.ms=2000 ]] || cfail "$t: not segment.ms=2000: $line"
 done
 log "topics: connect-configs (1 partition), connect-offsets (5), connect-status (3), all compacted"
 
@@ -259,6 +272,36 @@ wait_until "$WAIT" "sink offset $((N + M + K)) in GET /connectors/sink/offsets" 
 wait_until "$WAIT" "source position $(stat -c %s "$SRC") in GET /connectors/source/offsets" \
     source_committed "$(stat -c %s "$SRC")"
 log "offsets: the sink committed offset $((N + M + K)), the source position $(stat -c %s "$SRC")"
+
+# ------------------------------------------------------------------ compacted
+# A compacted topic read from the beginning skips the offsets the cleaner removed: a record
+# whose offset is not the one after its partition's previous record (or 0) is past a gap.
+has_gaps() {
+    timeout 30 kcat -b "$BOOTSTRAP" -C -t "$1" -o beginning -e -q -f '%p %o\n' 2>/dev/null \
+        | awk '{ if ($2 != expect[$1] + 0) gap = 1; expect[$1] = $2 + 1 } END { exit !gap }'
+}
+# One more status change rolls the segments holding the pause and resume records (a segment
+# is closed by the first append more than segment.ms after its first record).
+sleep 2.5
+rest PUT /connectors/sink/pause
+wait_until "$WAIT" "PAUSED sink" status_is sink "PAUSED PAUSED"
+rest PUT /connectors/sink/resume
+wait_until "$WAIT" "RUNNING sink after resume" status_is sink "RUNNING RUNNING"
+for t in connect-configs connect-status; do
+    wait_until "$WAIT" "superseded records of $t removed by the cleaner" has_gaps "$t"
+done
+log "compacted: the cleaner removed superseded records of connect-configs and connect-status"
+stop_worker || cfail "the worker did not exit within 60s of SIGTERM"
+append $((N + M + K + 1)) $((N + M + K + 100))
+start_worker
+wait_until "$WAIT" "RUNNING source on the compacted topics" status_is source "RUNNING RUNNING"
+wait_until "$WAIT" "RUNNING sink on the compacted topics" status_is sink "RUNNING RUNNING"
+sink_equals_source compacted
+K=$((K + 100))
+wait_until "$WAIT" "sink offset $((N + M + K)) after the restart" sink_committed $((N + M + K))
+wait_until "$WAIT" "source position $(stat -c %s "$SRC") after the restart" \
+    source_committed "$(stat -c %s "$SRC")"
+log "compacted: the worker restarted on compacted topics resumed both connectors exactly"
 
 # ------------------------------------------------------------------ delete
 log "delete: the source"
