@@ -156,8 +156,24 @@ async fn run_connection(
 ) {
     let mut tls_warned: Option<Instant> = None;
     while let Some(first) = frames.recv().await {
-        let (read_half, mut write_half) = match connect(&addr, tls.as_deref()).await {
-            Ok(halves) => halves,
+        let link = Link {
+            addr: &addr,
+            pending: &pending,
+            last_heard_ms: &last_heard_ms,
+            epoch,
+        };
+        // Plaintext keeps the TCP stream's own halves (no lock, as before TLS existed).
+        let outcome = match connect(&addr, tls.as_deref()).await {
+            Ok(Connection::Plain(stream)) => {
+                let (read_half, write_half) = stream.into_split();
+                link.exchange(read_half, write_half, first, &mut frames)
+                    .await
+            }
+            Ok(Connection::Tls(stream)) => {
+                let (read_half, write_half) = tokio::io::split(*stream);
+                link.exchange(read_half, write_half, first, &mut frames)
+                    .await
+            }
             Err(failure) => {
                 match failure {
                     ConnectFailure::Tls(why)
@@ -182,37 +198,72 @@ async fn run_connection(
                 continue;
             }
         };
-        tracing::debug!(peer = %addr, "connected to peer");
+        lock(&pending).clear();
+        if outcome == Exchange::QueueClosed {
+            return;
+        }
+    }
+}
+
+/// What one connection's life ended with.
+#[derive(PartialEq, Eq)]
+enum Exchange {
+    /// The connection broke: the next frame reconnects.
+    Lost,
+    /// The client is gone: stop.
+    QueueClosed,
+}
+
+/// One peer connection's shared state, for the frames it carries.
+struct Link<'a> {
+    addr: &'a str,
+    pending: &'a Pending,
+    last_heard_ms: &'a Arc<AtomicU64>,
+    epoch: Instant,
+}
+
+impl Link<'_> {
+    /// Writes queued frames (from `first` on) while a reader resolves the responses, until the
+    /// connection breaks or the queue closes.
+    async fn exchange(
+        &self,
+        read_half: impl AsyncRead + Send + Unpin + 'static,
+        mut write_half: impl AsyncWrite + Unpin,
+        first: Bytes,
+        frames: &mut mpsc::UnboundedReceiver<Bytes>,
+    ) -> Exchange {
+        tracing::debug!(peer = %self.addr, "connected to peer");
         let mut reader = tokio::spawn(read_responses(
             read_half,
-            pending.clone(),
-            last_heard_ms.clone(),
-            epoch,
+            self.pending.clone(),
+            self.last_heard_ms.clone(),
+            self.epoch,
         ));
         let mut buffer = BytesMut::new();
         let mut next = Some(first);
+        let mut outcome = Exchange::Lost;
         while let Some(frame) = next.take() {
-            if let Err(error) =
-                write_coalesced(&mut write_half, &mut buffer, frame, &mut frames).await
-            {
-                tracing::debug!(peer = %addr, %error, "peer write failed");
+            if let Err(error) = write_coalesced(&mut write_half, &mut buffer, frame, frames).await {
+                tracing::debug!(peer = %self.addr, %error, "peer write failed");
                 break;
             }
             next = tokio::select! {
                 frame = frames.recv() => match frame {
                     Some(frame) => Some(frame),
-                    None => { reader.abort(); return; }
+                    None => { outcome = Exchange::QueueClosed; None }
                 },
                 _ = &mut reader => None,
             };
         }
         reader.abort();
-        lock(&pending).clear();
+        outcome
     }
 }
 
-type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
-type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+enum Connection {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
 
 #[derive(Debug, thiserror::Error)]
 enum ConnectFailure {
@@ -223,10 +274,7 @@ enum ConnectFailure {
 }
 
 /// A connection to `addr`, authenticated both ways when the transport is TLS.
-async fn connect(
-    addr: &str,
-    tls: Option<&ClusterTls>,
-) -> Result<(ReadHalf, WriteHalf), ConnectFailure> {
+async fn connect(addr: &str, tls: Option<&ClusterTls>) -> Result<Connection, ConnectFailure> {
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return Err(ConnectFailure::Tcp(error.to_string())),
@@ -234,23 +282,17 @@ async fn connect(
     };
     let _ = stream.set_nodelay(true);
     match tls {
-        None => {
-            let (read_half, write_half) = stream.into_split();
-            Ok((Box::new(read_half), Box::new(write_half)))
-        }
-        Some(tls) => {
-            let stream = tls
-                .connect(addr, stream)
-                .await
-                .map_err(|e| ConnectFailure::Tls(e.to_string()))?;
-            let (read_half, write_half) = tokio::io::split(stream);
-            Ok((Box::new(read_half), Box::new(write_half)))
-        }
+        None => Ok(Connection::Plain(stream)),
+        Some(tls) => tls
+            .connect(addr, stream)
+            .await
+            .map(|stream| Connection::Tls(Box::new(stream)))
+            .map_err(|e| ConnectFailure::Tls(e.to_string())),
     }
 }
 
 async fn read_responses(
-    read_half: ReadHalf,
+    read_half: impl AsyncRead + Unpin,
     pending: Pending,
     last_heard_ms: Arc<AtomicU64>,
     epoch: Instant,

@@ -354,20 +354,8 @@ fn apply_listeners(
     file: &mut FileConfig,
 ) -> anyhow::Result<()> {
     let get = |key: &str| merged.get(key).map(|s| s.value.as_str());
-    let context = |key: &str| {
-        merged
-            .get(key)
-            .map(|s| format!("{}: {key}", s.origin))
-            .unwrap_or_else(|| key.to_string())
-    };
-    let controllers: Vec<String> = get("controller.listener.names")
-        .map(|v| {
-            v.split(',')
-                .map(|n| n.trim().to_ascii_uppercase())
-                .filter(|n| !n.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let context = |key: &str| origin(merged, key);
+    let controllers = controller_names(merged);
     let protocols = parse_protocol_map(get("listener.security.protocol.map"))
         .map_err(|e| anyhow!("{}: {e}", context("listener.security.protocol.map")))?;
     let advertised = get("advertised.listeners")
@@ -413,32 +401,24 @@ fn apply_cluster_transport(
     file: &mut FileConfig,
 ) -> anyhow::Result<()> {
     let get = |key: &str| merged.get(key).map(|s| s.value.clone());
-    let context = |key: &str| {
-        merged
-            .get(key)
-            .map(|s| format!("{}: {key}", s.origin))
-            .unwrap_or_else(|| key.to_string())
-    };
-    let Some(names) = get("controller.listener.names") else {
+    let context = |key: &str| origin(merged, key);
+    let names = controller_names(merged);
+    if names.is_empty() {
         return Ok(());
-    };
-    let names: Vec<String> = names
-        .split(',')
-        .map(|n| n.trim().to_ascii_uppercase())
-        .filter(|n| !n.is_empty())
-        .collect();
+    }
     let protocols = parse_protocol_map(get("listener.security.protocol.map").as_deref())
         .map_err(|e| anyhow!("{}: {e}", context("listener.security.protocol.map")))?;
-    let secured: Vec<(&String, SecurityProtocol)> = names
-        .iter()
-        .filter_map(|name| Some((name, SecurityProtocol::parse(protocols.get(name)?))))
-        .map(|(name, protocol)| protocol.map(|p| (name, p)))
-        .collect::<anyhow::Result<_>>()
-        .map_err(|e| anyhow!("{}: {e}", context("listener.security.protocol.map")))?;
-    let secured: Vec<_> = secured
-        .into_iter()
-        .filter(|(_, protocol)| *protocol != SecurityProtocol::Plaintext)
-        .collect();
+    let mut secured = Vec::new();
+    for name in &names {
+        let Some(protocol) = protocols.get(name) else {
+            continue;
+        };
+        let protocol = SecurityProtocol::parse(protocol)
+            .map_err(|e| anyhow!("{}: {e}", context("listener.security.protocol.map")))?;
+        if protocol != SecurityProtocol::Plaintext {
+            secured.push((name, protocol));
+        }
+    }
     match secured.as_slice() {
         [] => Ok(()),
         [(name, protocol)] if names.len() == 1 => {
@@ -451,6 +431,29 @@ fn apply_cluster_transport(
             context("controller.listener.names")
         ),
     }
+}
+
+/// `controller.listener.names`, upper case as Kafka normalises listener names.
+fn controller_names(merged: &BTreeMap<String, Setting>) -> Vec<String> {
+    merged
+        .get("controller.listener.names")
+        .map(|setting| {
+            setting
+                .value
+                .split(',')
+                .map(|n| n.trim().to_ascii_uppercase())
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Where `key` was set (`file:line: key`), for errors about it.
+fn origin(merged: &BTreeMap<String, Setting>, key: &str) -> String {
+    merged
+        .get(key)
+        .map(|s| format!("{}: {key}", s.origin))
+        .unwrap_or_else(|| key.to_string())
 }
 
 /// One client listener with its protocol, advertised address and SASL settings.

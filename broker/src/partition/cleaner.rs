@@ -14,6 +14,7 @@
 //! cleaned; neither is a segment holding a batch newer than `min.compaction.lag.ms`, nor
 //! anything after it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,6 +164,7 @@ pub fn clean_log(
     delete_retention_ms: i64,
     aborted: &[AbortedTxn],
 ) -> Result<CleanPass, StorageError> {
+    let aborted = AbortedIndex::new(aborted);
     let mut map = KeyMap::default();
     let mut end = upto;
     for item in store.offset_index(group, clean_offset) {
@@ -175,7 +177,7 @@ pub fn clean_log(
         let (_, records) = codec::append_payload(&stored).map_err(corrupt)?;
         // An aborted record must not become its key's newest: the committed value before it
         // would be cleaned away, and read_committed consumers would see neither.
-        if !is_aborted_data(records, entry.base_offset, aborted)? {
+        if !aborted.holds(records, entry.base_offset)? {
             compaction::map_batch(records, entry.base_offset, &mut map).map_err(corrupt)?;
         }
     }
@@ -203,7 +205,7 @@ pub fn clean_log(
             &entry,
             &map,
             (now_ms, delete_retention_ms),
-            aborted,
+            &aborted,
             &mut pass,
         )?;
         if pass.writes.size_in_bytes() >= PASS_WRITE_BYTES {
@@ -222,12 +224,12 @@ fn clean_entry(
     entry: &IndexValue,
     map: &KeyMap,
     (now_ms, delete_retention_ms): (i64, i64),
-    aborted: &[AbortedTxn],
+    aborted: &AbortedIndex,
     pass: &mut CleanPass,
 ) -> Result<(), StorageError> {
     let stored = read_entry(store, group, entry)?;
     let (_, records) = codec::append_payload(&stored).map_err(corrupt)?;
-    let outcome = if is_aborted_data(records, entry.base_offset, aborted)? {
+    let outcome = if aborted.holds(records, entry.base_offset)? {
         compaction::discard_batch(records)
     } else {
         compaction::clean_batch(records, entry.base_offset, map, now_ms, delete_retention_ms)
@@ -285,25 +287,44 @@ fn clean_entry(
     Ok(())
 }
 
-/// Whether `batch` holds records of an aborted transaction: transactional data (not a marker)
-/// of a producer between the first offset of one of its aborted transactions and that
-/// transaction's ABORT marker. The markers themselves stay, as do the aborted transaction
-/// index entries (a read_committed Fetch over the gap skips nothing it did not before).
-fn is_aborted_data(
-    batch: &[u8],
-    base_offset: i64,
-    aborted: &[AbortedTxn],
-) -> Result<bool, StorageError> {
-    if aborted.is_empty() {
-        return Ok(false);
+/// A pass's aborted transactions by producer. A producer has one transaction at a time in a
+/// partition, so its aborted ones are in log order without overlap, and a batch finds its own
+/// by binary search however many the log holds.
+struct AbortedIndex(HashMap<i64, Vec<(i64, i64)>>);
+
+impl AbortedIndex {
+    fn new(aborted: &[AbortedTxn]) -> AbortedIndex {
+        let mut by_producer: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for txn in aborted {
+            by_producer
+                .entry(txn.producer_id)
+                .or_default()
+                .push((txn.first_offset, txn.last_offset));
+        }
+        AbortedIndex(by_producer)
     }
-    let header = super::batch::parse_header(batch).map_err(corrupt)?;
-    Ok(header.is_transactional()
-        && !header.is_control()
-        && aborted.iter().any(|txn| {
-            txn.producer_id == header.producer_id
-                && (txn.first_offset..txn.last_offset).contains(&base_offset)
-        }))
+
+    /// Whether `batch` holds records of an aborted transaction: transactional data (not a
+    /// marker) of a producer between the first offset of one of its aborted transactions and
+    /// that transaction's ABORT marker. The markers themselves stay, as do the aborted
+    /// transaction index entries (a read_committed Fetch over the gap skips nothing it did not
+    /// before).
+    fn holds(&self, batch: &[u8], base_offset: i64) -> Result<bool, StorageError> {
+        if self.0.is_empty() {
+            return Ok(false);
+        }
+        let header = super::batch::parse_header(batch).map_err(corrupt)?;
+        if !header.is_transactional() || header.is_control() {
+            return Ok(false);
+        }
+        let Some(txns) = self.0.get(&header.producer_id) else {
+            return Ok(false);
+        };
+        let next = txns.partition_point(|&(_, marker)| marker <= base_offset);
+        Ok(txns
+            .get(next)
+            .is_some_and(|&(first, _)| first <= base_offset))
+    }
 }
 
 fn read_entry(store: &Store, group: u64, entry: &IndexValue) -> Result<Vec<u8>, StorageError> {
@@ -652,6 +673,47 @@ mod tests {
         };
         RecordBatchEncoder::encode(&mut out, &[record], &options).unwrap();
         out.freeze()
+    }
+
+    #[test]
+    fn aborted_index_finds_a_batch_within_its_producers_aborted_transactions() {
+        let txn = |producer_id, first_offset, last_offset| AbortedTxn {
+            producer_id,
+            first_offset,
+            last_offset,
+        };
+        // Producer 7 aborted [10, 20) and [40, 45); producer 8 aborted [15, 50).
+        let index = AbortedIndex::new(&[txn(7, 10, 20), txn(8, 15, 50), txn(7, 40, 45)]);
+        let batch = |producer: i64| {
+            crate::partition::control::marker_batch(producer, 0, false, 0, 0)
+                .map(|b| {
+                    // The marker's header with the control bit off: transactional data.
+                    let mut data = b.to_vec();
+                    data[22] &= !0x20;
+                    data
+                })
+                .unwrap()
+        };
+        for (producer, offset, aborted) in [
+            (7, 9, false),
+            (7, 10, true),
+            (7, 19, true),
+            (7, 20, false),
+            (7, 30, false),
+            (7, 44, true),
+            (7, 45, false),
+            (8, 30, true),
+            (9, 30, false),
+        ] {
+            assert_eq!(
+                index.holds(&batch(producer), offset).unwrap(),
+                aborted,
+                "producer {producer} at {offset}"
+            );
+        }
+        // Markers are never aborted data.
+        let marker = crate::partition::control::marker_batch(7, 0, false, 0, 0).unwrap();
+        assert!(!index.holds(&marker, 12).unwrap());
     }
 
     #[tokio::test]

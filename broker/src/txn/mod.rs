@@ -242,7 +242,19 @@ impl TxnCoordinator {
         transactional_id: &str,
         metadata: &TxnMetadata,
     ) -> impl std::future::Future<Output = Result<(), i16>> + Send + 'static {
-        let queued = store::batch(transactional_id, metadata, now_ms())
+        Self::submit_batch(
+            partition,
+            store::batch(transactional_id, metadata, now_ms()),
+        )
+    }
+
+    /// Queues a `__transaction_state` batch now and returns the wait for its commit, with the
+    /// coordinator's error codes.
+    fn submit_batch(
+        partition: &Partition,
+        batch: Result<bytes::Bytes, String>,
+    ) -> impl std::future::Future<Output = Result<(), i16>> + Send + 'static {
+        let queued = batch
             .map(|batch| partition.submit(batch))
             .map_err(|_| ec::UNKNOWN_SERVER_ERROR);
         async move {
@@ -577,10 +589,8 @@ impl TxnCoordinator {
     async fn remove_id(self: &Arc<Self>, transactional_id: &str, update_ms: i64) {
         let written = match self.partition_for(transactional_id) {
             Ok((partition, _)) => {
-                let tombstone = store::tombstone(transactional_id, now_ms())
-                    .map(|batch| partition.submit(batch))
-                    .map_err(|_| ec::UNKNOWN_SERVER_ERROR);
-                async move { tombstone?.await.map(|_| ()) }.await
+                let tombstone = store::tombstone(transactional_id, now_ms());
+                Self::submit_batch(&partition, tombstone).await
             }
             Err(code) => Err(code),
         };
